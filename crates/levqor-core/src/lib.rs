@@ -1,0 +1,21 @@
+//! Levqor's shared domain vocabulary.
+//!
+//! Everything here is pure: no I/O, no HTTP, no SQL. Domain crates build on these
+//! types so that an id, an email address or an amount of credits is parsed once at
+//! the edge and is valid wherever it travels afterwards.
+
+pub mod clock;
+pub mod credits;
+pub mod email;
+pub mod ids;
+pub mod page;
+pub mod problem;
+pub mod storage;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use credits::Credits;
+pub use email::{Email, EmailError};
+pub use ids::{ApiKeyId, IdError, UserId};
+pub use page::{Cursor, Page};
+pub use problem::FieldProblem;
+pub use storage::StorageError;

@@ -1,0 +1,15 @@
+//! Levqor's storage: Diesel over SQLite (the embedded default) or PostgreSQL (for
+//! scale-out), chosen from `DATABASE_URL`.
+//!
+//! This is the only crate that knows SQL. It implements the ports that the domain
+//! crates declare; every call blocks, so async callers run it on a blocking pool.
+
+mod accounts;
+mod connection;
+mod error;
+mod migrations;
+mod schema;
+mod time;
+
+pub use connection::{Backend, DbConnection, Store, StoreOptions};
+pub use error::StoreError;
