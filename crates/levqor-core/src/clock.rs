@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -15,8 +15,11 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Microsecond precision: what both databases store, so a value read back
+    /// equals the value written.
     fn now(&self) -> Timestamp {
-        Utc::now()
+        let now = Utc::now();
+        now.duration_trunc(Duration::microseconds(1)).unwrap_or(now)
     }
 }
 

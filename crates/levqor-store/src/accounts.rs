@@ -102,17 +102,31 @@ impl KeyRow {
     }
 }
 
-/// On PostgreSQL, lock the matching user row for the rest of the transaction so a
-/// concurrent read-modify-write (meta merge) cannot lose an update. SQLite needs
-/// nothing: `BEGIN IMMEDIATE` already serialises writers.
-fn lock_user(conn: &mut DbConnection, column: &str, value: &str) -> Result<(), StorageError> {
-    if let DbConnection::Pg(pg) = conn {
-        diesel::sql_query(format!("SELECT 1 FROM users WHERE {column} = $1 FOR UPDATE"))
-            .bind::<diesel::sql_types::Text, _>(value)
-            .execute(pg)
-            .map_err(db_error)?;
+/// Read a user for a read-modify-write. On PostgreSQL the row is locked for the rest
+/// of the transaction so a concurrent meta merge cannot lose an update; SQLite needs
+/// nothing, as `BEGIN IMMEDIATE` already serialises writers.
+fn load_user_for_update(conn: &mut DbConnection, by_email: bool, value: &str) -> Result<Option<User>, StorageError> {
+    let (email, id) = if by_email { (Some(value), None) } else { (None, Some(value)) };
+    let DbConnection::Pg(_) = conn else {
+        return load_user(conn, email, id);
+    };
+    let column = if by_email { "email" } else { "id" };
+    let mut locked = 0;
+    // Two rounds: a row inserted by a transaction that commits between our lock and
+    // our read is visible to the read but was not locked; the second round locks it.
+    for _ in 0..2 {
+        if let DbConnection::Pg(pg) = conn {
+            locked = diesel::sql_query(format!("SELECT 1 FROM users WHERE {column} = $1 FOR UPDATE"))
+                .bind::<diesel::sql_types::Text, _>(value)
+                .execute(pg)
+                .map_err(db_error)?;
+        }
+        let user = load_user(conn, email, id)?;
+        if user.is_none() || locked > 0 {
+            return Ok(user);
+        }
     }
-    Ok(())
+    Err(StorageError::Conflict("user row changed while it was being locked".into()))
 }
 
 fn load_user(conn: &mut DbConnection, filter_email: Option<&str>, filter_id: Option<&str>) -> Result<Option<User>, StorageError> {
@@ -131,8 +145,7 @@ impl UserRepo for Store {
         // A concurrent first upsert of the same email makes our insert hit the unique
         // index; the retry then finds the row and updates it.
         self.write_retrying(|conn| {
-            lock_user(conn, "email", email.as_str())?;
-            let existing = load_user(conn, Some(email.as_str()), None)?;
+            let existing = load_user_for_update(conn, true, email.as_str())?;
             let created = existing.is_none();
             let user = apply(existing)?;
             let row = UserRow::from_user(&user)?;
@@ -148,8 +161,7 @@ impl UserRepo for Store {
     fn update_user(&self, id: &UserId, apply: UpdateFn<'_>) -> Result<User, AccountsError> {
         let id = id.to_string();
         self.write(|conn| {
-            lock_user(conn, "id", &id)?;
-            let current = load_user(conn, None, Some(&id))?.ok_or(AccountsError::NotFound)?;
+            let current = load_user_for_update(conn, false, &id)?.ok_or(AccountsError::NotFound)?;
             let user = apply(current)?;
             let row = UserRow::from_user(&user)?;
             diesel::update(users::table.find(&id)).set(&row).execute(conn).map_err(db_error)?;

@@ -11,5 +11,8 @@ mod migrations;
 mod schema;
 mod time;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use connection::{Backend, DbConnection, Store, StoreOptions};
 pub use error::StoreError;

@@ -1,0 +1,115 @@
+//! Job identifiers and lease tokens.
+
+use std::fmt;
+use std::str::FromStr;
+
+use levqor_core::IdError;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// A job. UUIDv7 like every Levqor id (same shape as `levqor_core`'s ids), so ids
+/// sort by creation time and a cursor can simply be the last id seen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobId(uuid::Uuid);
+
+impl JobId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    pub fn as_uuid(&self) -> &uuid::Uuid {
+        &self.0
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|_| IdError(s.chars().take(64).collect()))
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> String {
+        id.to_string()
+    }
+}
+
+/// Proof of holding a job's lease. A worker may heartbeat or finish a job only
+/// with the token it got when claiming it, so a job whose lease expired and was
+/// handed to someone else cannot be finished by the old worker.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LeaseToken(String);
+
+impl LeaseToken {
+    /// 128 random bits, hex-encoded.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(hex::encode(bytes))
+    }
+
+    /// Wraps a token read back from storage.
+    pub fn from_stored(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+// Tokens are capabilities: keep them out of logs.
+impl fmt::Debug for LeaseToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LeaseToken(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_round_trip_and_sort_by_time() {
+        let a = JobId::new();
+        let b = JobId::new();
+        assert!(a < b);
+        assert_eq!(a, a.to_string().parse().unwrap());
+        assert!("nope".parse::<JobId>().is_err());
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, format!("\"{a}\""));
+    }
+
+    #[test]
+    fn lease_tokens_are_random_and_not_logged() {
+        let a = LeaseToken::generate();
+        assert_ne!(a, LeaseToken::generate());
+        assert_eq!(a.as_str().len(), 32);
+        assert!(!format!("{a:?}").contains(a.as_str()));
+    }
+}
