@@ -1,1 +1,42 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use levqor::cli::{Cli, Command};
+use levqor::{commands, startup, telemetry};
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("levqor: cannot read .env: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(settings) => serve(settings),
+        Command::Migrate(store) => commands::migrate(&store),
+        Command::Keys(command) => commands::keys(command),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("levqor: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: levqor::config::ServeSettings) -> Result<(), String> {
+    let (log, _guard) = telemetry::json_logger(&settings.log_level);
+    let addr = settings.addr;
+    let backend = if settings.store.database_url.starts_with("postgres") { "postgres" } else { "sqlite" };
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(async move {
+        let app = startup::Application::build(settings, log.clone()).map_err(|e| e.to_string())?;
+        slog::info!(log, "levqor listening"; "addr" => %addr, "port" => app.port(), "database" => backend, "version" => levqor::state::VERSION);
+        app.run_until_stopped().await.map_err(|e| e.to_string())?;
+        slog::info!(log, "levqor stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,131 @@
+//! Configuration: typed, read once from the environment (and `.env`), with the
+//! names and defaults of API.md § Configuration. clap does the reading, so a bad
+//! value stops start-up with a message that names the variable, and `--help` lists
+//! every variable with its default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::http::client_ip::TrustedProxies;
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/levqor.db";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_RATE_BURST: u32 = 20;
+pub const DEFAULT_RATE_GLOBAL: u32 = 200;
+pub const DEFAULT_RATE_READ: u32 = 1200;
+pub const DEFAULT_MAX_CONTENT_LENGTH: usize = 512 * 1024;
+/// Admin keys shorter than this are refused at start-up: a guessable admin key is
+/// worse than none.
+pub const MIN_ADMIN_KEY_LEN: usize = 24;
+
+/// Where the data lives; every command needs it.
+#[derive(Debug, Clone, Args)]
+pub struct StoreSettings {
+    /// `sqlite://PATH` (the embedded default) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+
+    /// Logs, email outbox and backups go here.
+    #[arg(long, env = "LEVQOR_DATA_DIR", value_name = "LEVQOR_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// Database connections in this process's pool.
+    #[arg(long, env = "LEVQOR_DB_POOL", value_name = "LEVQOR_DB_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=512))]
+    pub db_pool: u32,
+}
+
+impl StoreSettings {
+    pub fn new(database_url: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Self { database_url: database_url.into(), data_dir: data_dir.into(), db_pool: 16 }
+    }
+}
+
+/// Everything `levqor serve` reads.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    #[command(flatten)]
+    pub store: StoreSettings,
+
+    /// Address to listen on (`0` as the port picks a free one).
+    #[arg(long, env = "LEVQOR_ADDR", value_name = "LEVQOR_ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+
+    /// Comma-separated admin API keys; none set means no admin access at all.
+    #[arg(long, env = "API_KEYS", value_name = "API_KEYS", value_delimiter = ',', hide_env_values = true, value_parser = parse_admin_key)]
+    pub api_keys: Vec<String>,
+
+    /// Comma-separated admin keys that are also accepted, for rotation.
+    #[arg(long, env = "API_KEYS_NEXT", value_name = "API_KEYS_NEXT", value_delimiter = ',', hide_env_values = true, value_parser = parse_admin_key)]
+    pub api_keys_next: Vec<String>,
+
+    /// Write requests (POST, PUT, PATCH, DELETE) per minute per client IP.
+    #[arg(long, env = "RATE_BURST", value_name = "RATE_BURST", default_value_t = DEFAULT_RATE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: u32,
+
+    /// Write requests per minute from all clients together.
+    #[arg(long, env = "RATE_GLOBAL", value_name = "RATE_GLOBAL", default_value_t = DEFAULT_RATE_GLOBAL, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_global: u32,
+
+    /// Read requests (GET, HEAD) per minute per client IP.
+    #[arg(long, env = "RATE_READ", value_name = "RATE_READ", default_value_t = DEFAULT_RATE_READ, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_read: u32,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "MAX_CONTENT_LENGTH", value_name = "MAX_CONTENT_LENGTH", default_value_t = DEFAULT_MAX_CONTENT_LENGTH, value_parser = parse_body_limit)]
+    pub max_content_length: usize,
+
+    /// Comma-separated IPs or CIDRs of proxies whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "LEVQOR_TRUSTED_PROXIES", value_name = "LEVQOR_TRUSTED_PROXIES", default_value = "", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Comma-separated browser origins allowed by CORS (e.g. `https://levqor.example`); none by default.
+    #[arg(long, env = "LEVQOR_CORS_ORIGINS", value_name = "LEVQOR_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Log level: error, warn, info, debug.
+    #[arg(long, env = "LEVQOR_LOG", value_name = "LEVQOR_LOG", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: String,
+}
+
+impl ServeSettings {
+    /// Defaults for everything but the database: for tests and embedding, where the
+    /// process environment must not leak in.
+    pub fn new(store: StoreSettings) -> Self {
+        Self {
+            store,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_keys: Vec::new(),
+            api_keys_next: Vec::new(),
+            rate_burst: DEFAULT_RATE_BURST,
+            rate_global: DEFAULT_RATE_GLOBAL,
+            rate_read: DEFAULT_RATE_READ,
+            max_content_length: DEFAULT_MAX_CONTENT_LENGTH,
+            trusted_proxies: TrustedProxies::default(),
+            cors_origins: Vec::new(),
+            log_level: "info".into(),
+        }
+    }
+
+    pub fn admin_keys(&self) -> impl Iterator<Item = &str> {
+        self.api_keys.iter().chain(&self.api_keys_next).map(String::as_str).filter(|k| !k.is_empty())
+    }
+}
+
+fn parse_admin_key(raw: &str) -> Result<String, String> {
+    let key = raw.trim();
+    if !key.is_empty() && key.len() < MIN_ADMIN_KEY_LEN {
+        return Err(format!("admin keys must be at least {MIN_ADMIN_KEY_LEN} characters long"));
+    }
+    Ok(key.to_owned())
+}
+
+fn parse_body_limit(raw: &str) -> Result<usize, String> {
+    let n: usize = raw.trim().parse().map_err(|_| format!("`{raw}` is not a number of bytes"))?;
+    if !(1024..=64 * 1024 * 1024).contains(&n) {
+        return Err("must be between 1024 and 67108864 bytes".into());
+    }
+    Ok(n)
+}

@@ -1,0 +1,214 @@
+//! The one mapping from every error to the JSON error of API.md:
+//! `{"error", "message", "details"?, "request_id"}`. Internal causes go to the log,
+//! never into a response body.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use levqor_accounts::{AccountsError, AuthError};
+use levqor_core::{FieldProblem, StorageError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::request_id;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable snake_case code, e.g. `invalid_request`.
+    #[schema(example = "invalid_request")]
+    pub error: &'static str,
+    /// One human sentence.
+    pub message: String,
+    /// For validation errors: which fields, and what is wrong with each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<FieldProblemDto>>,
+    /// The `X-Request-Id` of the request, to quote in support requests.
+    pub request_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblemDto {
+    #[schema(example = "payload.email")]
+    pub field: String,
+    pub problem: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<Vec<FieldProblem>>,
+    /// For the log only.
+    cause: Option<String>,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// Captured when the error is made, inside the request: the error may be turned
+    /// into a response outside it.
+    request_id: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: None, cause: None, headers: Vec::new(), request_id: request_id::current() }
+    }
+
+    pub fn invalid(details: Vec<FieldProblem>) -> Self {
+        let message = match details.as_slice() {
+            [one] => format!("`{}` {}", one.field, one.problem),
+            _ => "the request has invalid fields; see details".to_owned(),
+        };
+        Self { details: Some(details), ..Self::new(StatusCode::BAD_REQUEST, "invalid_request", message) }
+    }
+
+    pub fn invalid_field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldProblem::new(field, problem)])
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_header(header::WWW_AUTHENTICATE, "Bearer")
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn method_not_allowed(allow: &str) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("this path accepts only {allow}"))
+            .with_header(header::ALLOW, allow)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the request body is larger than {limit} bytes"))
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as JSON with `Content-Type: application/json`")
+    }
+
+    pub fn rate_limited(retry_after_s: u64) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many requests; retry in {retry_after_s} s"))
+    }
+
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        Self { cause: Some(cause.to_string()), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side; it has been logged") }
+    }
+
+    pub fn unavailable(cause: impl fmt::Display) -> Self {
+        Self {
+            cause: Some(cause.to_string()),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is temporarily unavailable; try again shortly")
+        }
+        .with_header(header::RETRY_AFTER, "5")
+    }
+
+    /// A JSON error for a status that some layer produced without a body of ours.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => Self::bad_request("the request could not be understood"),
+            401 => Self::unauthorized("authentication is required"),
+            403 => Self::forbidden("not allowed"),
+            404 => Self::not_found("no such resource"),
+            405 => Self::method_not_allowed("GET"),
+            413 => Self::payload_too_large(0),
+            415 => Self::unsupported_media_type(),
+            429 => Self::rate_limited(1),
+            503 => Self::unavailable("upstream layer answered 503"),
+            s if s >= 500 => Self::internal(format!("a layer answered {status} without a body")),
+            _ => Self::new(status, "invalid_request", status.canonical_reason().unwrap_or("request failed")),
+        }
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: impl AsRef<str>) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
+            self.headers.push((name, v));
+        }
+        self
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)?;
+        if let Some(cause) = &self.cause {
+            write!(f, "; cause: {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = ErrorBody {
+            error: self.code,
+            message: self.message.clone(),
+            details: self.details.as_ref().map(|d| d.iter().map(|p| FieldProblemDto { field: p.field.clone(), problem: p.problem.clone() }).collect()),
+            request_id: self.request_id.clone(),
+        };
+        let mut response = HttpResponse::build(self.status).json(body);
+        let headers = response.headers_mut();
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        super::middleware::set_security_headers(headers, false, &self.request_id);
+        response
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable(_) => ApiError::unavailable(e),
+            StorageError::Conflict(_) => ApiError::conflict("a concurrent change got there first; retry the request"),
+            StorageError::Failure(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<AccountsError> for ApiError {
+    fn from(e: AccountsError) -> Self {
+        match e {
+            AccountsError::Invalid(details) => ApiError::invalid(details),
+            AccountsError::NotFound => ApiError::not_found("no such user or key"),
+            AccountsError::Forbidden(why) => ApiError::forbidden(why),
+            AccountsError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Storage(s) => s.into(),
+            other => ApiError::unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::unavailable(e)
+    }
+}

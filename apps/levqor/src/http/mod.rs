@@ -1,0 +1,44 @@
+//! The HTTP shell: routes, extractors, middleware and the error mapping.
+
+pub mod auth;
+pub mod client_ip;
+pub mod error;
+pub mod json;
+pub mod keys;
+pub mod middleware;
+pub mod openapi;
+pub mod rate_limit;
+pub mod request_id;
+pub mod routes_table;
+pub mod service;
+pub mod users;
+
+use actix_web::{HttpRequest, web};
+
+use error::ApiError;
+
+/// Every route. Order matters where paths overlap: `/users/upsert` before `/users/{id}`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/health").route(web::get().to(service::health)))
+        .service(web::resource("/ready").route(web::get().to(service::ready)))
+        .service(web::resource("/status").route(web::get().to(service::status)))
+        .service(web::resource("/ops/uptime").route(web::get().to(service::uptime)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi::serve)))
+        .service(web::resource("/public/openapi.json").route(web::get().to(openapi::serve)))
+        .service(web::resource("/api/v1").route(web::get().to(service::api_root)))
+        .service(web::resource("/api/v1/me").route(web::get().to(users::me)))
+        .service(web::resource("/api/v1/users/upsert").route(web::post().to(users::upsert)))
+        .service(web::resource("/api/v1/users").route(web::get().to(users::lookup)))
+        .service(web::resource("/api/v1/users/{id}").route(web::get().to(users::get)).route(web::patch().to(users::patch)))
+        .service(
+            web::resource("/api/v1/users/{id}/keys")
+                .route(web::post().to(keys::create))
+                .route(web::get().to(keys::list))
+                .route(web::delete().to(keys::revoke_by_body)),
+        )
+        .service(web::resource("/api/v1/users/{id}/keys/{key_id}").route(web::delete().to(keys::revoke)));
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))
+}

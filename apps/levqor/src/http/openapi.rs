@@ -1,0 +1,48 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{error, keys, service, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Levqor API", description = "Describe a workflow in plain words; Levqor runs it durably against real services and bills it in credits."),
+    paths(
+        service::health, service::ready, service::status, service::uptime, service::api_root,
+        users::upsert, users::lookup, users::get, users::patch, users::me,
+        keys::create, keys::list, keys::revoke, keys::revoke_by_body,
+    ),
+    components(schemas(error::ErrorBody, error::FieldProblemDto)),
+    modifiers(&Security),
+    tags(
+        (name = "service", description = "health, readiness and version"),
+        (name = "users", description = "users, looked up and upserted by email"),
+        (name = "keys", description = "API keys: shown once, stored as hashes"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))));
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The document as served, rendered once at start-up.
+pub struct OpenApiJson(pub String);
+
+impl OpenApiJson {
+    pub fn render(doc: &utoipa::openapi::OpenApi) -> Self {
+        Self(doc.to_json().unwrap_or_else(|_| "{}".to_owned()))
+    }
+}
+
+pub async fn serve(doc: actix_web::web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(doc.0.clone())
+}

@@ -1,0 +1,10 @@
+//! The Levqor server: an actix-web shell over the domain crates and the store.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod wiring;

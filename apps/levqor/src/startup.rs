@@ -1,0 +1,104 @@
+//! An [`Application`] that can start anywhere: `levqor serve`, or a test on port 0.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_governor::Governor;
+use actix_web::dev::Server;
+use actix_web::http::{Method, header};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use utoipa::OpenApi;
+
+use crate::config::ServeSettings;
+use crate::http::error::ApiError;
+use crate::http::json::BodyLimit;
+use crate::http::openapi::{ApiDoc, OpenApiJson};
+use crate::http::rate_limit::{Keying, WRITE_METHODS, limiter};
+use crate::http::routes_table::RouteTable;
+use crate::http::{self, middleware};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] levqor_store::StoreError),
+    #[error("invalid rate limit configuration")]
+    RateLimit,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: ServeSettings, log: slog::Logger) -> Result<Self, StartError> {
+        let addr = settings.addr;
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let port = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?.port();
+        let state = web::Data::new(crate::wiring::app_state(settings, log)?);
+        let server = serve(listener, state)?;
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests (up to 10 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
+    let s = &state.settings;
+    let trusted = s.trusted_proxies.clone();
+    let write_ip = limiter("per-ip", s.rate_burst, Keying::ClientIp(trusted.clone()), WRITE_METHODS.to_vec()).ok_or(StartError::RateLimit)?;
+    let write_all = limiter("global", s.rate_global, Keying::Global, WRITE_METHODS.to_vec()).ok_or(StartError::RateLimit)?;
+    let read_ip = limiter("read-per-ip", s.rate_read, Keying::ClientIp(trusted), vec![Method::GET, Method::HEAD]).ok_or(StartError::RateLimit)?;
+    let doc = ApiDoc::openapi();
+    let routes = web::Data::new(RouteTable::from_openapi(&doc));
+    let openapi = web::Data::new(OpenApiJson::render(&doc));
+    let body_limit = web::Data::new(BodyLimit(s.max_content_length));
+    let origins = s.cors_origins.clone();
+
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(routes.clone())
+            .app_data(openapi.clone())
+            .app_data(body_limit.clone())
+            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::not_found(e.to_string()).into()))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::invalid_field("query", e.to_string()).into()))
+            // One governor per level: actix-governor needs to know the future of the
+            // service it wraps is `Unpin`, which an already wrapped App hides.
+            .service(web::scope("").wrap(Governor::new(&write_all)).service(web::scope("").wrap(Governor::new(&read_ip)).configure(http::routes)))
+            .default_service(web::to(http::not_found))
+            .wrap(Governor::new(&write_ip))
+            .wrap(cors(&origins))
+            .wrap(from_fn(middleware::request_context))
+    })
+    .listen(listener)
+    .map_err(|source| StartError::Bind { addr: ([0, 0, 0, 0], 0).into(), source })?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
+
+/// CORS for the configured site origins only; with none, browsers on other origins
+/// get no CORS grant.
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::HeaderName::from_static("x-api-key"), header::HeaderName::from_static("idempotency-key"), header::HeaderName::from_static("x-request-id")])
+        .expose_headers([header::HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(3600);
+    for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}

@@ -1,0 +1,21 @@
+//! What every handler can reach.
+
+use std::time::Instant;
+
+use levqor_accounts::AccountService;
+use levqor_core::Timestamp;
+use levqor_store::Store;
+
+use crate::config::ServeSettings;
+
+pub struct AppState {
+    pub settings: ServeSettings,
+    pub log: slog::Logger,
+    pub store: Store,
+    pub accounts: AccountService,
+    pub started_at: Timestamp,
+    pub started: Instant,
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const BUILD: &str = env!("LEVQOR_BUILD");

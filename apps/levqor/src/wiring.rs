@@ -1,0 +1,30 @@
+//! Builds the store and the domain services from configuration.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use levqor_accounts::{AccountService, AdminKeys};
+use levqor_core::{Clock, SystemClock};
+use levqor_store::{Store, StoreError, StoreOptions};
+
+use crate::config::{ServeSettings, StoreSettings};
+use crate::state::AppState;
+
+/// Open the database and apply pending migrations.
+pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
+    let options = StoreOptions { max_connections: settings.db_pool, connect_timeout: Duration::from_secs(5), ..StoreOptions::default() };
+    let store = Store::open(&settings.database_url, &options)?;
+    store.migrate()?;
+    Ok(store)
+}
+
+pub fn accounts(store: &Store, admin_keys: AdminKeys) -> AccountService {
+    let repo = Arc::new(store.clone());
+    AccountService::new(repo.clone(), repo, Arc::new(SystemClock), admin_keys)
+}
+
+pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<AppState, StoreError> {
+    let store = open_store(&settings.store)?;
+    let accounts = accounts(&store, AdminKeys::new(settings.admin_keys()));
+    Ok(AppState { settings, log, store, accounts, started_at: SystemClock.now(), started: Instant::now() })
+}

@@ -1,0 +1,110 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::Workflow;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("a workflow named `{0}` is already registered")]
+    Duplicate(String),
+}
+
+/// The workflows this process can run, by name. Built once at start-up, then shared.
+#[derive(Default, Clone)]
+pub struct WorkflowRegistry {
+    exact: BTreeMap<String, Arc<dyn Workflow>>,
+    /// Families such as `pipeline:<id>`, served by one workflow.
+    prefixes: BTreeMap<String, Arc<dyn Workflow>>,
+}
+
+impl WorkflowRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, workflow: Arc<dyn Workflow>) -> Result<(), RegistryError> {
+        let name = workflow.name().to_owned();
+        if self.exact.contains_key(&name) {
+            return Err(RegistryError::Duplicate(name));
+        }
+        self.exact.insert(name, workflow);
+        Ok(())
+    }
+
+    /// Serves every name starting with `prefix` (e.g. `pipeline:`) with `workflow`;
+    /// the workflow sees the full name in [`super::JobContext::workflow`].
+    pub fn register_prefix(&mut self, prefix: &str, workflow: Arc<dyn Workflow>) -> Result<(), RegistryError> {
+        if self.prefixes.contains_key(prefix) {
+            return Err(RegistryError::Duplicate(prefix.to_owned()));
+        }
+        self.prefixes.insert(prefix.to_owned(), workflow);
+        Ok(())
+    }
+
+    /// An exact name wins over a prefix; the longest prefix wins among prefixes.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Workflow>> {
+        if let Some(workflow) = self.exact.get(name) {
+            return Some(workflow.clone());
+        }
+        self.prefixes
+            .iter()
+            .filter(|(prefix, _)| name.len() > prefix.len() && name.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, workflow)| workflow.clone())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Exact names, sorted, then prefixes as `prefix*`.
+    pub fn names(&self) -> Vec<String> {
+        self.exact
+            .keys()
+            .cloned()
+            .chain(self.prefixes.keys().map(|p| format!("{p}*")))
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for WorkflowRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::{Echo, JobContext, WorkflowFuture};
+    use futures_util::FutureExt;
+    use serde_json::json;
+
+    struct Named(&'static str);
+
+    impl Workflow for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn run(&self, _: JobContext) -> WorkflowFuture {
+            let name = self.0;
+            async move { Ok(json!(name)) }.boxed()
+        }
+    }
+
+    #[test]
+    fn register_get_and_list() {
+        let mut registry = WorkflowRegistry::new();
+        registry.register(Arc::new(Echo)).unwrap();
+        assert_eq!(registry.register(Arc::new(Echo)), Err(RegistryError::Duplicate("echo".into())));
+        registry.register_prefix("pipeline:", Arc::new(Named("pipeline:"))).unwrap();
+        registry.register_prefix("pipeline:v2:", Arc::new(Named("pipeline:v2:"))).unwrap();
+
+        assert!(registry.contains("echo"));
+        assert!(!registry.contains("ech"));
+        assert!(!registry.contains("pipeline:"), "a bare prefix names nothing");
+        assert_eq!(registry.get("pipeline:abc").unwrap().name(), "pipeline:");
+        assert_eq!(registry.get("pipeline:v2:abc").unwrap().name(), "pipeline:v2:");
+        assert_eq!(registry.names(), ["echo", "pipeline:*", "pipeline:v2:*"]);
+    }
+}
