@@ -36,11 +36,17 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: ServeSettings, log: slog::Logger) -> Result<Self, StartError> {
+        Self::build_with_routes(settings, log, |_| {})
+    }
+
+    /// Like [`Application::build`], with extra routes mounted (tests use it to add
+    /// handlers that misbehave on purpose).
+    pub fn build_with_routes(settings: ServeSettings, log: slog::Logger, extra: fn(&mut web::ServiceConfig)) -> Result<Self, StartError> {
         let addr = settings.addr;
         let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?.port();
         let state = web::Data::new(crate::wiring::app_state(settings, log)?);
-        let server = serve(listener, state)?;
+        let server = serve(listener, state, extra)?;
         Ok(Self { port, server })
     }
 
@@ -54,7 +60,7 @@ impl Application {
     }
 }
 
-fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
+fn serve(listener: TcpListener, state: web::Data<AppState>, extra: fn(&mut web::ServiceConfig)) -> Result<Server, StartError> {
     let s = &state.settings;
     let trusted = s.trusted_proxies.clone();
     let write_ip = limiter("per-ip", s.rate_burst, Keying::ClientIp(trusted.clone()), WRITE_METHODS.to_vec()).ok_or(StartError::RateLimit)?;
@@ -76,7 +82,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, St
             .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::invalid_field("query", e.to_string()).into()))
             // One governor per level: actix-governor needs to know the future of the
             // service it wraps is `Unpin`, which an already wrapped App hides.
-            .service(web::scope("").wrap(Governor::new(&write_all)).service(web::scope("").wrap(Governor::new(&read_ip)).configure(http::routes)))
+            .service(web::scope("").wrap(Governor::new(&write_all)).service(web::scope("").wrap(Governor::new(&read_ip)).configure(http::routes).configure(extra)))
             .default_service(web::to(http::not_found))
             .wrap(Governor::new(&write_ip))
             .wrap(cors(&origins))

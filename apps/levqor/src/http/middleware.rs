@@ -81,8 +81,6 @@ async fn handle(req: ServiceRequest, next: Next<impl MessageBody + 'static>, id:
         res = ServiceResponse::new(request, fresh);
     }
 
-    // Limiters that skip a method mark it "whitelisted"; that is noise to clients.
-    res.headers_mut().remove("x-ratelimit-whitelisted");
     let is_page = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/html"));
     set_security_headers(res.headers_mut(), is_page, &id);
     access(res.status().as_u16(), res.response().error().map(ToString::to_string));

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use actix_governor::governor::middleware::StateInformationMiddleware;
+use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor};
 use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
@@ -69,7 +69,9 @@ fn hname(name: &'static str) -> actix_web::http::header::HeaderName {
     actix_web::http::header::HeaderName::from_static(name)
 }
 
-pub type LimiterConfig = GovernorConfig<Limiter, StateInformationMiddleware>;
+/// No per-response headers: stacked limiters would overwrite each other's; the 429
+/// answer carries the full set for the limit that was hit.
+pub type LimiterConfig = GovernorConfig<Limiter, NoOpMiddleware>;
 
 pub const WRITE_METHODS: [Method; 4] = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
 
@@ -83,6 +85,5 @@ pub fn limiter(name: &'static str, per_minute: u32, keying: Keying, methods: Vec
         .burst_size(per_minute)
         .methods(methods)
         .key_extractor(Limiter { name, per_minute, keying })
-        .use_headers()
         .finish()
 }

@@ -23,9 +23,6 @@ impl RouteTable {
                     methods.push(name);
                 }
             }
-            if methods.contains(&"GET") {
-                methods.push("HEAD");
-            }
             table.insert(path.clone(), methods.join(", "));
         }
         Self(table)

@@ -1,0 +1,134 @@
+use actix_web::{HttpResponse, web};
+use levqor::config::{ServeSettings, StoreSettings};
+use levqor::startup::Application;
+use levqor_store::testing::TestDb;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+pub const ADMIN_KEY: &str = "lq_test_admin_key_0123456789abcdef";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres(&'static str),
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    _db: TestDb,
+    _data: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `field` of the first validation problem.
+    pub fn problem_field(&self) -> &str {
+        self.body["details"][0]["field"].as_str().unwrap_or_default()
+    }
+
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(self.body["error"], code, "{:?}", self.body);
+        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(self.body["request_id"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(self.header("x-request-id"), self.body["request_id"].as_str());
+    }
+}
+
+/// Extra routes that misbehave on purpose.
+fn test_routes(cfg: &mut web::ServiceConfig) {
+    async fn panics() -> HttpResponse {
+        panic!("deliberate test panic")
+    }
+    cfg.service(web::resource("/test/panic").route(web::get().to(panics)));
+}
+
+impl TestApp {
+    /// A server with the admin key configured and generous rate limits, adjusted by
+    /// `tweak`; `None` when the backend is PostgreSQL and no test server is set.
+    pub async fn spawn(backend: Backend, tweak: impl FnOnce(&mut ServeSettings)) -> Option<TestApp> {
+        let db = match backend {
+            Backend::Sqlite => TestDb::sqlite(),
+            Backend::Postgres(name) => TestDb::postgres(name)?,
+        };
+        let data = tempfile::tempdir().unwrap();
+        let mut settings = ServeSettings::new(StoreSettings::new(db.url(), data.path()));
+        settings.api_keys = vec![ADMIN_KEY.to_owned()];
+        settings.rate_burst = 10_000;
+        settings.rate_global = 100_000;
+        settings.rate_read = 100_000;
+        tweak(&mut settings);
+        let app = Application::build_with_routes(settings, levqor::telemetry::discard(), test_routes).expect("server starts");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        actix_web::rt::spawn(app.run_until_stopped());
+        Some(TestApp { base, client: reqwest::Client::new(), _db: db, _data: data })
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())) };
+        Reply { status, headers, body }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Reply {
+        let mut req = self.client.get(self.url(path));
+        if let Some(k) = key {
+            req = req.header("X-Api-Key", k);
+        }
+        self.send(req).await
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> Reply {
+        self.with_body(reqwest::Method::POST, path, key, body).await
+    }
+
+    pub async fn with_body(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: &Value) -> Reply {
+        let mut req = self.client.request(method, self.url(path)).json(body);
+        if let Some(k) = key {
+            req = req.header("X-Api-Key", k);
+        }
+        self.send(req).await
+    }
+
+    /// Upsert a user and give it a key: (user id, key).
+    pub async fn new_user(&self, email: &str) -> (String, String) {
+        let r = self.post("/api/v1/users/upsert", Some(ADMIN_KEY), &json!({ "email": email })).await;
+        assert!(r.status == 201 || r.status == 200, "{:?}", r.body);
+        let id = r.body["user"]["id"].as_str().unwrap().to_owned();
+        let k = self.post(&format!("/api/v1/users/{id}/keys"), Some(ADMIN_KEY), &json!({})).await;
+        assert_eq!(k.status, 201, "{:?}", k.body);
+        (id, k.body["key"].as_str().unwrap().to_owned())
+    }
+}
+
+/// Runs each listed `async fn case(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[actix_web::test] async fn $case() { super::$case($crate::helpers::Backend::Sqlite).await; } )*
+        }
+        mod postgres {
+            $( #[actix_web::test] async fn $case() {
+                super::$case($crate::helpers::Backend::Postgres(concat!(module_path!(), "::", stringify!($case)))).await;
+            } )*
+        }
+    };
+}

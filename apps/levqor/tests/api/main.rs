@@ -1,0 +1,13 @@
+//! HTTP integration tests: a real `levqor` server on port 0 over a real database,
+//! driven by a real HTTP client. Every case runs on SQLite, and on PostgreSQL when
+//! `LEVQOR_TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod keys;
+mod rate_limit;
+mod service;
+mod users;
