@@ -6,11 +6,11 @@ use levqor::{commands, startup, telemetry};
 
 fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is worth saying.
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            eprintln!("levqor: cannot read .env: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("levqor: cannot read .env: {e}");
+        return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -30,7 +30,11 @@ fn main() -> ExitCode {
 fn serve(settings: levqor::config::ServeSettings) -> Result<(), String> {
     let (log, _guard) = telemetry::json_logger(&settings.log_level);
     let addr = settings.addr;
-    let backend = if settings.store.database_url.starts_with("postgres") { "postgres" } else { "sqlite" };
+    let backend = if settings.store.database_url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let runtime = actix_web::rt::System::new();
     runtime.block_on(async move {
         let app = startup::Application::build(settings, log.clone()).map_err(|e| e.to_string())?;

@@ -22,7 +22,10 @@ use crate::state::AppState;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] levqor_store::StoreError),
     #[error("invalid rate limit configuration")]
@@ -41,10 +44,18 @@ impl Application {
 
     /// Like [`Application::build`], with extra routes mounted (tests use it to add
     /// handlers that misbehave on purpose).
-    pub fn build_with_routes(settings: ServeSettings, log: slog::Logger, extra: fn(&mut web::ServiceConfig)) -> Result<Self, StartError> {
+    pub fn build_with_routes(
+        settings: ServeSettings,
+        log: slog::Logger,
+        extra: fn(&mut web::ServiceConfig),
+    ) -> Result<Self, StartError> {
         let addr = settings.addr;
-        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-        let port = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?.port();
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?
+            .port();
         let state = web::Data::new(crate::wiring::app_state(settings, log)?);
         let server = serve(listener, state, extra)?;
         Ok(Self { port, server })
@@ -60,12 +71,34 @@ impl Application {
     }
 }
 
-fn serve(listener: TcpListener, state: web::Data<AppState>, extra: fn(&mut web::ServiceConfig)) -> Result<Server, StartError> {
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    extra: fn(&mut web::ServiceConfig),
+) -> Result<Server, StartError> {
     let s = &state.settings;
     let trusted = s.trusted_proxies.clone();
-    let write_ip = limiter("per-ip", s.rate_burst, Keying::ClientIp(trusted.clone()), WRITE_METHODS.to_vec()).ok_or(StartError::RateLimit)?;
-    let write_all = limiter("global", s.rate_global, Keying::Global, WRITE_METHODS.to_vec()).ok_or(StartError::RateLimit)?;
-    let read_ip = limiter("read-per-ip", s.rate_read, Keying::ClientIp(trusted), vec![Method::GET, Method::HEAD]).ok_or(StartError::RateLimit)?;
+    let write_ip = limiter(
+        "per-ip",
+        s.rate_burst,
+        Keying::ClientIp(trusted.clone()),
+        WRITE_METHODS.to_vec(),
+    )
+    .ok_or(StartError::RateLimit)?;
+    let write_all = limiter(
+        "global",
+        s.rate_global,
+        Keying::Global,
+        WRITE_METHODS.to_vec(),
+    )
+    .ok_or(StartError::RateLimit)?;
+    let read_ip = limiter(
+        "read-per-ip",
+        s.rate_read,
+        Keying::ClientIp(trusted),
+        vec![Method::GET, Method::HEAD],
+    )
+    .ok_or(StartError::RateLimit)?;
     let doc = ApiDoc::openapi();
     let routes = web::Data::new(RouteTable::from_openapi(&doc));
     let openapi = web::Data::new(OpenApiJson::render(&doc));
@@ -78,18 +111,34 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, extra: fn(&mut web::
             .app_data(routes.clone())
             .app_data(openapi.clone())
             .app_data(body_limit.clone())
-            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::not_found(e.to_string()).into()))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::invalid_field("query", e.to_string()).into()))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::not_found(e.to_string()).into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::invalid_field("query", e.to_string()).into()),
+            )
             // One governor per level: actix-governor needs to know the future of the
             // service it wraps is `Unpin`, which an already wrapped App hides.
-            .service(web::scope("").wrap(Governor::new(&write_all)).service(web::scope("").wrap(Governor::new(&read_ip)).configure(http::routes).configure(extra)))
+            .service(
+                web::scope("").wrap(Governor::new(&write_all)).service(
+                    web::scope("")
+                        .wrap(Governor::new(&read_ip))
+                        .configure(http::routes)
+                        .configure(extra),
+                ),
+            )
             .default_service(web::to(http::not_found))
             .wrap(Governor::new(&write_ip))
             .wrap(cors(&origins))
             .wrap(from_fn(middleware::request_context))
     })
     .listen(listener)
-    .map_err(|source| StartError::Bind { addr: ([0, 0, 0, 0], 0).into(), source })?
+    .map_err(|source| StartError::Bind {
+        addr: ([0, 0, 0, 0], 0).into(),
+        source,
+    })?
     .shutdown_timeout(10)
     .run();
     Ok(server)
@@ -100,8 +149,17 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, extra: fn(&mut web::
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::HeaderName::from_static("x-api-key"), header::HeaderName::from_static("idempotency-key"), header::HeaderName::from_static("x-request-id")])
-        .expose_headers([header::HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+        ])
         .max_age(3600);
     for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
         cors = cors.allowed_origin(origin);

@@ -12,7 +12,11 @@ use crate::state::AppState;
 
 /// Open the database and apply pending migrations.
 pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
-    let options = StoreOptions { max_connections: settings.db_pool, connect_timeout: Duration::from_secs(5), ..StoreOptions::default() };
+    let options = StoreOptions {
+        max_connections: settings.db_pool,
+        connect_timeout: Duration::from_secs(5),
+        ..StoreOptions::default()
+    };
     let store = Store::open(&settings.database_url, &options)?;
     store.migrate()?;
     Ok(store)
@@ -26,5 +30,12 @@ pub fn accounts(store: &Store, admin_keys: AdminKeys) -> AccountService {
 pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<AppState, StoreError> {
     let store = open_store(&settings.store)?;
     let accounts = accounts(&store, AdminKeys::new(settings.admin_keys()));
-    Ok(AppState { settings, log, store, accounts, started_at: SystemClock.now(), started: Instant::now() })
+    Ok(AppState {
+        settings,
+        log,
+        store,
+        accounts,
+        started_at: SystemClock.now(),
+        started: Instant::now(),
+    })
 }

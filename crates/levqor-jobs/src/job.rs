@@ -57,7 +57,10 @@ impl JobState {
 
     /// No worker will touch the job again (unless its owner retries it).
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Dead | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Dead | JobState::Cancelled
+        )
     }
 
     /// States a claim may pick up once `run_at` has come: `queued`, and `failed`
@@ -203,9 +206,18 @@ mod tests {
 
     #[test]
     fn terminal_and_claimable_states() {
-        let terminal: Vec<_> = JobState::ALL.into_iter().filter(|s| s.is_terminal()).collect();
-        assert_eq!(terminal, [JobState::Succeeded, JobState::Dead, JobState::Cancelled]);
-        let claimable: Vec<_> = JobState::ALL.into_iter().filter(|s| s.is_claimable()).collect();
+        let terminal: Vec<_> = JobState::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(
+            terminal,
+            [JobState::Succeeded, JobState::Dead, JobState::Cancelled]
+        );
+        let claimable: Vec<_> = JobState::ALL
+            .into_iter()
+            .filter(|s| s.is_claimable())
+            .collect();
         assert_eq!(claimable, [JobState::Queued, JobState::Failed]);
     }
 

@@ -35,7 +35,11 @@ impl MemoryQueue {
 }
 
 /// The owner's job, or `NotFound` (also for another owner's job).
-fn owned<'a>(jobs: &'a mut HashMap<JobId, Job>, owner: &UserId, id: &JobId) -> Result<&'a mut Job, JobsError> {
+fn owned<'a>(
+    jobs: &'a mut HashMap<JobId, Job>,
+    owner: &UserId,
+    id: &JobId,
+) -> Result<&'a mut Job, JobsError> {
     jobs.get_mut(id)
         .filter(|job| &job.owner == owner)
         .ok_or(JobsError::NotFound)
@@ -60,7 +64,10 @@ impl JobQueue for MemoryQueue {
 
     fn claim(&self, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, JobsError> {
         let mut jobs = self.jobs()?;
-        let mut due: Vec<&Job> = jobs.values().filter(|j| rules::is_due(j, request.now)).collect();
+        let mut due: Vec<&Job> = jobs
+            .values()
+            .filter(|j| rules::is_due(j, request.now))
+            .collect();
         due.sort_by(|a, b| rules::claim_order(a, b));
 
         let mut running: HashMap<&UserId, u32> = HashMap::new();
@@ -86,15 +93,25 @@ impl JobQueue for MemoryQueue {
 
         let mut claimed = Vec::with_capacity(picked.len());
         for id in picked {
-            let Some(job) = jobs.get_mut(&id) else { continue };
+            let Some(job) = jobs.get_mut(&id) else {
+                continue;
+            };
             let token = LeaseToken::generate();
             *job = rules::claim(job, token.clone(), request.lease, request.now)?;
-            claimed.push(ClaimedJob { job: job.clone(), lease_token: token });
+            claimed.push(ClaimedJob {
+                job: job.clone(),
+                lease_token: token,
+            });
         }
         Ok(claimed)
     }
 
-    fn heartbeat(&self, id: &JobId, token: &LeaseToken, extend_to: Timestamp) -> Result<bool, JobsError> {
+    fn heartbeat(
+        &self,
+        id: &JobId,
+        token: &LeaseToken,
+        extend_to: Timestamp,
+    ) -> Result<bool, JobsError> {
         let mut jobs = self.jobs()?;
         match jobs.get_mut(id) {
             Some(job) if rules::holds_lease(job, token) => {
@@ -117,7 +134,7 @@ impl JobQueue for MemoryQueue {
         match jobs.get_mut(id) {
             Some(job) if rules::holds_lease(job, token) => {
                 *job = rules::finish(job, outcome, policy, now, RetryPolicy::sample())?;
-                Ok(FinishResult::Finished(job.clone()))
+                Ok(FinishResult::Finished(Box::new(job.clone())))
             }
             _ => Ok(FinishResult::Stale),
         }
@@ -148,14 +165,20 @@ impl JobQueue for MemoryQueue {
         Ok(job.clone())
     }
 
-    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<u32, JobsError> {
+    fn rescue_expired(
+        &self,
+        policy: &RetryPolicy,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u32, JobsError> {
         let mut jobs = self.jobs()?;
         let mut rescued = 0;
         for job in jobs.values_mut() {
             if rescued >= limit {
                 break;
             }
-            let expired = job.state == JobState::Running && job.lease_expires_at.is_some_and(|at| at <= now);
+            let expired =
+                job.state == JobState::Running && job.lease_expires_at.is_some_and(|at| at <= now);
             if expired {
                 *job = rules::rescue(job, policy, now, RetryPolicy::sample())?;
                 rescued += 1;
@@ -197,7 +220,11 @@ impl JobQueue for MemoryQueue {
         for job in jobs.values() {
             counts.add(job.state, 1);
             if job.state == JobState::Queued && job.run_at <= now {
-                counts.oldest_queued_at = Some(counts.oldest_queued_at.map_or(job.run_at, |o| o.min(job.run_at)));
+                counts.oldest_queued_at = Some(
+                    counts
+                        .oldest_queued_at
+                        .map_or(job.run_at, |o| o.min(job.run_at)),
+                );
             }
         }
         Ok(counts)

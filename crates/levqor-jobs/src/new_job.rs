@@ -78,7 +78,10 @@ impl NewJob {
                 format!("must be at most {MAX_WORKFLOW_CHARS} characters"),
             ));
         } else if workflow.chars().any(char::is_control) {
-            problems.push(FieldProblem::new("workflow", "must not contain control characters"));
+            problems.push(FieldProblem::new(
+                "workflow",
+                "must not contain control characters",
+            ));
         } else if !is_known_workflow(&workflow) {
             problems.push(FieldProblem::new("workflow", "is not a known workflow"));
         }
@@ -116,10 +119,8 @@ impl NewJob {
             ));
         }
 
-        if let Some(url) = &request.callback_url {
-            if let Err(problem) = check_callback_url(url) {
-                problems.push(FieldProblem::new("callback_url", problem));
-            }
+        if let Some(Err(problem)) = request.callback_url.as_deref().map(check_callback_url) {
+            problems.push(FieldProblem::new("callback_url", problem));
         }
 
         // A past run_at would jump the queue ahead of older jobs: treat it as "now".
@@ -249,12 +250,17 @@ mod tests {
             "callback_url": "ftp://example.com/x",
         }))
         .unwrap_err();
-        assert_eq!(fields(problems), ["workflow", "max_attempts", "timeout_s", "callback_url"]);
+        assert_eq!(
+            fields(problems),
+            ["workflow", "max_attempts", "timeout_s", "callback_url"]
+        );
     }
 
     #[test]
     fn ranges_are_inclusive() {
-        assert!(validate(json!({"workflow": "echo", "max_attempts": 20, "timeout_s": 3600})).is_ok());
+        assert!(
+            validate(json!({"workflow": "echo", "max_attempts": 20, "timeout_s": 3600})).is_ok()
+        );
         assert!(validate(json!({"workflow": "echo", "max_attempts": 1, "timeout_s": 1})).is_ok());
         assert!(validate(json!({"workflow": "echo", "max_attempts": 21})).is_err());
     }
@@ -269,15 +275,25 @@ mod tests {
     #[test]
     fn workflow_rules() {
         let long = "w".repeat(MAX_WORKFLOW_CHARS + 1);
-        assert_eq!(fields(validate(json!({"workflow": long})).unwrap_err()), ["workflow"]);
+        assert_eq!(
+            fields(validate(json!({"workflow": long})).unwrap_err()),
+            ["workflow"]
+        );
         let unknown = validate(json!({"workflow": "nope"})).unwrap_err();
         assert_eq!(unknown[0].problem, "is not a known workflow");
     }
 
     #[test]
     fn callback_urls_must_be_http() {
-        assert!(validate(json!({"workflow": "echo", "callback_url": "https://example.com/cb"})).is_ok());
-        for bad in ["not a url", "/relative", "javascript:alert(1)", "https://u:p@example.com/"] {
+        assert!(
+            validate(json!({"workflow": "echo", "callback_url": "https://example.com/cb"})).is_ok()
+        );
+        for bad in [
+            "not a url",
+            "/relative",
+            "javascript:alert(1)",
+            "https://u:p@example.com/",
+        ] {
             let problems = validate(json!({"workflow": "echo", "callback_url": bad})).unwrap_err();
             assert_eq!(fields(problems), ["callback_url"], "{bad}");
         }
@@ -287,7 +303,8 @@ mod tests {
     fn run_at_is_clamped_to_now_and_bounded() {
         let past = validate(json!({"workflow": "echo", "run_at": "2001-01-01T00:00:00Z"})).unwrap();
         assert_eq!(past.run_at, now());
-        let later = validate(json!({"workflow": "echo", "run_at": "2030-01-02T00:00:00Z"})).unwrap();
+        let later =
+            validate(json!({"workflow": "echo", "run_at": "2030-01-02T00:00:00Z"})).unwrap();
         assert_eq!(later.run_at, now() + TimeDelta::days(1));
         assert!(validate(json!({"workflow": "echo", "run_at": "2040-01-01T00:00:00Z"})).is_err());
     }

@@ -48,7 +48,7 @@ pub struct Completion {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FinishResult {
     /// The job in its new state (`succeeded`, `failed` or `dead`).
-    Finished(Job),
+    Finished(Box<Job>),
     /// The token no longer holds the lease (expired and rescued, or cancelled):
     /// nothing was changed.
     Stale,
@@ -103,7 +103,12 @@ pub trait JobQueue: Send + Sync {
 
     /// Extends a held lease. `false` if `token` no longer holds it (the worker
     /// should stop working on the job).
-    fn heartbeat(&self, id: &JobId, token: &LeaseToken, extend_to: Timestamp) -> Result<bool, JobsError>;
+    fn heartbeat(
+        &self,
+        id: &JobId,
+        token: &LeaseToken,
+        extend_to: Timestamp,
+    ) -> Result<bool, JobsError>;
 
     /// Ends an attempt, conditional on `token` holding the lease
     /// ([`crate::rules::finish`] decides the next state).
@@ -142,7 +147,12 @@ pub trait JobQueue: Send + Sync {
 
     /// Fails (or kills) up to `limit` running jobs whose lease expired at or before
     /// `now` ([`crate::rules::rescue`]); returns how many.
-    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<u32, JobsError>;
+    fn rescue_expired(
+        &self,
+        policy: &RetryPolicy,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u32, JobsError>;
 
     fn get(&self, id: &JobId) -> Result<Option<Job>, StorageError>;
 

@@ -52,7 +52,11 @@ impl RetryPolicy {
     /// `[0, 1)`. Pure, so tests (and the store) can reproduce a decision exactly.
     pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
         let ceiling = self.ceiling(attempt);
-        let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
+        let unit = if unit.is_finite() {
+            unit.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         match self.jitter {
             Jitter::None => ceiling,
             Jitter::Full => ceiling.mul_f64(unit),
@@ -78,7 +82,10 @@ mod tests {
     use rand::rngs::StdRng;
 
     fn none() -> RetryPolicy {
-        RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() }
+        RetryPolicy {
+            jitter: Jitter::None,
+            ..RetryPolicy::default()
+        }
     }
 
     #[test]
@@ -101,7 +108,10 @@ mod tests {
 
     #[test]
     fn equal_jitter_never_goes_below_half() {
-        let p = RetryPolicy { jitter: Jitter::Equal, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            jitter: Jitter::Equal,
+            ..RetryPolicy::default()
+        };
         assert_eq!(p.delay(3, 0.0), Duration::from_secs(2));
         assert_eq!(p.delay(3, 1.0), Duration::from_secs(4));
     }
@@ -121,11 +131,20 @@ mod tests {
 
     #[test]
     fn odd_configurations_do_not_panic() {
-        let p = RetryPolicy { factor: f64::NAN, ..none() };
+        let p = RetryPolicy {
+            factor: f64::NAN,
+            ..none()
+        };
         assert!(p.delay(5, 0.5) <= p.cap);
-        let p = RetryPolicy { factor: 0.1, ..none() };
+        let p = RetryPolicy {
+            factor: 0.1,
+            ..none()
+        };
         assert_eq!(p.delay(5, 0.5), Duration::from_secs(1));
-        let p = RetryPolicy { factor: 1e308, ..none() };
+        let p = RetryPolicy {
+            factor: 1e308,
+            ..none()
+        };
         assert_eq!(p.delay(3, 0.5), p.cap);
     }
 }

@@ -58,7 +58,12 @@ pub fn delta(d: std::time::Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
-pub fn claim(job: &Job, token: LeaseToken, lease: TimeDelta, now: Timestamp) -> Result<Job, IllegalTransition> {
+pub fn claim(
+    job: &Job,
+    token: LeaseToken,
+    lease: TimeDelta,
+    now: Timestamp,
+) -> Result<Job, IllegalTransition> {
     // A failed job whose back-off elapsed is requeued and claimed in one step.
     let from = match job.state {
         JobState::Failed => transition(JobState::Failed, JobEvent::Requeue)?,
@@ -84,11 +89,20 @@ pub fn plan_failure(
     now: Timestamp,
     unit: f64,
 ) -> Result<FailurePlan, IllegalTransition> {
-    let event = JobEvent::Fail { retryable, attempts_left: job.attempts_left() };
+    let event = JobEvent::Fail {
+        retryable,
+        attempts_left: job.attempts_left(),
+    };
     plan(job, event, policy, now, unit)
 }
 
-fn plan(job: &Job, event: JobEvent, policy: &RetryPolicy, now: Timestamp, unit: f64) -> Result<FailurePlan, IllegalTransition> {
+fn plan(
+    job: &Job,
+    event: JobEvent,
+    policy: &RetryPolicy,
+    now: Timestamp,
+    unit: f64,
+) -> Result<FailurePlan, IllegalTransition> {
     let next_state = transition(job.state, event)?;
     let run_at = if next_state == JobState::Failed {
         let wait = delta(policy.delay(job.attempts, unit));
@@ -126,10 +140,22 @@ pub fn finish(
 }
 
 /// The job after its lease ran out without a heartbeat.
-pub fn rescue(job: &Job, policy: &RetryPolicy, now: Timestamp, unit: f64) -> Result<Job, IllegalTransition> {
-    let event = JobEvent::LeaseExpired { attempts_left: job.attempts_left() };
+pub fn rescue(
+    job: &Job,
+    policy: &RetryPolicy,
+    now: Timestamp,
+    unit: f64,
+) -> Result<Job, IllegalTransition> {
+    let event = JobEvent::LeaseExpired {
+        attempts_left: job.attempts_left(),
+    };
     let plan = plan(job, event, policy, now, unit)?;
-    Ok(failed(job, plan, "the worker stopped responding (lease expired)", now))
+    Ok(failed(
+        job,
+        plan,
+        "the worker stopped responding (lease expired)",
+        now,
+    ))
 }
 
 fn failed(job: &Job, plan: FailurePlan, error: &str, now: Timestamp) -> Job {
@@ -144,7 +170,11 @@ fn failed(job: &Job, plan: FailurePlan, error: &str, now: Timestamp) -> Job {
 
 pub fn cancel(job: &Job, now: Timestamp) -> Result<Job, IllegalTransition> {
     let state = transition(job.state, JobEvent::Cancel)?;
-    Ok(Job { state, finished_at: Some(now), ..released(job, now) })
+    Ok(Job {
+        state,
+        finished_at: Some(now),
+        ..released(job, now)
+    })
 }
 
 /// The owner's manual retry: a fresh set of attempts, due now.
@@ -166,12 +196,21 @@ pub fn retry(job: &Job, now: Timestamp) -> Result<Job, IllegalTransition> {
 /// not count against the job.
 pub fn release(job: &Job, now: Timestamp) -> Result<Job, IllegalTransition> {
     let state = transition(job.state, JobEvent::Release)?;
-    Ok(Job { state, attempts: job.attempts.saturating_sub(1), ..released(job, now) })
+    Ok(Job {
+        state,
+        attempts: job.attempts.saturating_sub(1),
+        ..released(job, now)
+    })
 }
 
 /// The job with its lease dropped and `updated_at` bumped.
 fn released(job: &Job, now: Timestamp) -> Job {
-    Job { lease_token: None, lease_expires_at: None, updated_at: now, ..job.clone() }
+    Job {
+        lease_token: None,
+        lease_expires_at: None,
+        updated_at: now,
+        ..job.clone()
+    }
 }
 
 fn truncate(error: &str) -> String {
@@ -197,12 +236,18 @@ mod tests {
 
     fn job(max_attempts: u32) -> Job {
         let request: IntakeRequest =
-            serde_json::from_value(json!({"workflow": "echo", "max_attempts": max_attempts})).unwrap();
-        NewJob::from_intake(UserId::new(), request, t0(), &|_| true).unwrap().to_job()
+            serde_json::from_value(json!({"workflow": "echo", "max_attempts": max_attempts}))
+                .unwrap();
+        NewJob::from_intake(UserId::new(), request, t0(), &|_| true)
+            .unwrap()
+            .to_job()
     }
 
     fn policy() -> RetryPolicy {
-        RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() }
+        RetryPolicy {
+            jitter: Jitter::None,
+            ..RetryPolicy::default()
+        }
     }
 
     fn claimed(job: &Job) -> Job {
@@ -223,7 +268,10 @@ mod tests {
     #[test]
     fn failures_back_off_then_die() {
         let j = claimed(&job(2));
-        let fail = Outcome::Failed { error: "boom".into(), retryable: true };
+        let fail = Outcome::Failed {
+            error: "boom".into(),
+            retryable: true,
+        };
         let once = finish(&j, &fail, &policy(), t0(), 0.0).unwrap();
         assert_eq!(once.state, JobState::Failed);
         assert_eq!(once.run_at, t0() + TimeDelta::seconds(1));
@@ -232,7 +280,13 @@ mod tests {
         assert!(!is_due(&once, t0()));
         assert!(is_due(&once, once.run_at));
 
-        let again = claim(&once, LeaseToken::generate(), TimeDelta::seconds(30), once.run_at).unwrap();
+        let again = claim(
+            &once,
+            LeaseToken::generate(),
+            TimeDelta::seconds(30),
+            once.run_at,
+        )
+        .unwrap();
         assert_eq!(again.attempts, 2);
         let dead = finish(&again, &fail, &policy(), t0(), 0.0).unwrap();
         assert_eq!(dead.state, JobState::Dead);
@@ -257,8 +311,18 @@ mod tests {
 
     #[test]
     fn success_stores_the_result() {
-        let j = finish(&claimed(&job(3)), &Outcome::Succeeded(json!(1)), &policy(), t0(), 0.0).unwrap();
-        assert_eq!((j.state, j.result, j.finished_at), (JobState::Succeeded, Some(json!(1)), Some(t0())));
+        let j = finish(
+            &claimed(&job(3)),
+            &Outcome::Succeeded(json!(1)),
+            &policy(),
+            t0(),
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(
+            (j.state, j.result, j.finished_at),
+            (JobState::Succeeded, Some(json!(1)), Some(t0()))
+        );
     }
 
     #[test]
@@ -267,11 +331,17 @@ mod tests {
         let rescued = rescue(&j, &policy(), t0(), 0.0).unwrap();
         assert_eq!(rescued.state, JobState::Dead);
         let retried = retry(&rescued, t0()).unwrap();
-        assert_eq!((retried.state, retried.attempts, retried.error.clone()), (JobState::Queued, 0, None));
+        assert_eq!(
+            (retried.state, retried.attempts, retried.error.clone()),
+            (JobState::Queued, 0, None)
+        );
 
         let running = claimed(&retried);
         let back = release(&running, t0()).unwrap();
-        assert_eq!((back.state, back.attempts, back.lease_token.clone()), (JobState::Queued, 0, None));
+        assert_eq!(
+            (back.state, back.attempts, back.lease_token.clone()),
+            (JobState::Queued, 0, None)
+        );
 
         let cancelled = cancel(&back, t0()).unwrap();
         assert_eq!(cancelled.state, JobState::Cancelled);
@@ -294,7 +364,10 @@ mod tests {
     #[test]
     fn long_errors_are_cut() {
         let j = claimed(&job(1));
-        let fail = Outcome::Failed { error: "é".repeat(MAX_ERROR_CHARS + 10), retryable: false };
+        let fail = Outcome::Failed {
+            error: "é".repeat(MAX_ERROR_CHARS + 10),
+            retryable: false,
+        };
         let dead = finish(&j, &fail, &policy(), t0(), 0.0).unwrap();
         assert_eq!(dead.error.unwrap().chars().count(), MAX_ERROR_CHARS + 1);
     }

@@ -202,7 +202,9 @@ mod tests {
     use super::*;
 
     fn deny() -> TargetPolicy {
-        TargetPolicy { allow_private: false }
+        TargetPolicy {
+            allow_private: false,
+        }
     }
 
     fn url(s: &str) -> Url {
@@ -212,11 +214,32 @@ mod tests {
     #[test]
     fn forbidden_addresses() {
         for ip in [
-            "0.0.0.0", "10.1.2.3", "100.64.0.1", "100.127.255.255", "127.0.0.1", "127.9.9.9",
-            "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.168.1.1", "224.0.0.1",
-            "255.255.255.255", "240.0.0.1", "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1",
-            "febf::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1",
-            "::127.0.0.1", "64:ff9b::a00:1", "2002:7f00:1::",
+            "0.0.0.0",
+            "10.1.2.3",
+            "100.64.0.1",
+            "100.127.255.255",
+            "127.0.0.1",
+            "127.9.9.9",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "febf::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(forbidden_reason(ip).is_some(), "{ip} should be refused");
@@ -226,8 +249,17 @@ mod tests {
     #[test]
     fn public_addresses() {
         for ip in [
-            "1.1.1.1", "8.8.8.8", "100.63.255.255", "100.128.0.1", "172.15.0.1", "172.32.0.1",
-            "169.253.0.1", "192.169.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::",
+            "1.1.1.1",
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.15.0.1",
+            "172.32.0.1",
+            "169.253.0.1",
+            "192.169.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "2002:808:808::",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(forbidden_reason(ip), None, "{ip} should be allowed");
@@ -236,37 +268,75 @@ mod tests {
 
     #[test]
     fn metadata_address_is_named() {
-        let err = deny().check_ip("169.254.169.254".parse().unwrap()).unwrap_err();
+        let err = deny()
+            .check_ip("169.254.169.254".parse().unwrap())
+            .unwrap_err();
         assert!(err.to_string().contains("metadata"));
     }
 
     #[test]
     fn allow_private_lets_everything_through() {
-        let allow = TargetPolicy { allow_private: true };
+        let allow = TargetPolicy {
+            allow_private: true,
+        };
         assert_eq!(allow.check_ip("127.0.0.1".parse().unwrap()), Ok(()));
         assert_eq!(allow.check_literal(&url("http://[::1]:8080/")), Ok(()));
-        assert_eq!(allow.check_literal(&url("file:///etc/passwd")), Err(SsrfError::Scheme));
+        assert_eq!(
+            allow.check_literal(&url("file:///etc/passwd")),
+            Err(SsrfError::Scheme)
+        );
     }
 
     #[test]
     fn literal_checks() {
-        assert_eq!(deny().check_literal(&url("ftp://example.com/")), Err(SsrfError::Scheme));
+        assert_eq!(
+            deny().check_literal(&url("ftp://example.com/")),
+            Err(SsrfError::Scheme)
+        );
         assert!(deny().check_literal(&url("http://127.0.0.1/")).is_err());
         // Odd spellings of loopback are normalised by the URL parser.
         assert!(deny().check_literal(&url("http://2130706433/")).is_err());
         assert!(deny().check_literal(&url("http://0x7f.1/")).is_err());
-        assert!(deny().check_literal(&url("http://[::ffff:7f00:1]/")).is_err());
+        assert!(
+            deny()
+                .check_literal(&url("http://[::ffff:7f00:1]/"))
+                .is_err()
+        );
         assert_eq!(deny().check_literal(&url("https://8.8.8.8/")), Ok(()));
         assert_eq!(deny().check_literal(&url("https://example.com/")), Ok(()));
     }
 
     #[tokio::test]
     async fn localhost_is_resolved_and_refused() {
-        let err = deny().check_url(&url("http://localhost:9/x")).await.unwrap_err();
-        assert!(matches!(err, SsrfError::Forbidden { reason: "loopback", .. }), "{err}");
-        let allowed = TargetPolicy { allow_private: true }.check_url(&url("http://localhost:9/")).await.unwrap();
-        assert!(allowed.iter().all(|a| a.ip().is_loopback() && a.port() == 9));
-        assert_eq!(deny().check_url(&url("http://8.8.8.8/")).await.unwrap()[0].port(), 80);
+        let err = deny()
+            .check_url(&url("http://localhost:9/x"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SsrfError::Forbidden {
+                    reason: "loopback",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let allowed = TargetPolicy {
+            allow_private: true,
+        }
+        .check_url(&url("http://localhost:9/"))
+        .await
+        .unwrap();
+        assert!(
+            allowed
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 9)
+        );
+        assert_eq!(
+            deny().check_url(&url("http://8.8.8.8/")).await.unwrap()[0].port(),
+            80
+        );
     }
 
     #[tokio::test]

@@ -43,7 +43,11 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, connect_timeout: Duration::from_secs(5), sqlite_busy_timeout: Duration::from_secs(10) }
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -67,7 +71,9 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Target::Postgres(url.to_owned()));
     }
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"));
     match path {
         Some(p) if !p.is_empty() => Ok(Target::Sqlite(PathBuf::from(p))),
         _ => Err(StoreError::UnsupportedUrl(redact(url))),
@@ -77,7 +83,9 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
 /// A URL fit for error messages: no password.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://…@{}", &url[..scheme_end], &url[at + 1..]),
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -114,16 +122,25 @@ impl Store {
         // Establish once directly: the pool would retry until its timeout and hide
         // the real reason (wrong password, no such database).
         let first = match &target {
-            Target::Sqlite(_) => SqliteConnection::establish(&manager_url).map(DbConnection::Sqlite),
+            Target::Sqlite(_) => {
+                SqliteConnection::establish(&manager_url).map(DbConnection::Sqlite)
+            }
             Target::Postgres(_) => PgConnection::establish(&manager_url).map(DbConnection::Pg),
         };
         drop(first.map_err(|e| StoreError::Connect(e.to_string()))?);
 
-        let mut builder = Pool::builder().max_size(options.max_connections.max(1)).connection_timeout(options.connect_timeout).test_on_check_out(false);
+        let mut builder = Pool::builder()
+            .max_size(options.max_connections.max(1))
+            .connection_timeout(options.connect_timeout)
+            .test_on_check_out(false);
         if backend == Backend::Sqlite {
-            builder = builder.connection_customizer(Box::new(SqlitePragmas { busy_timeout_ms: options.sqlite_busy_timeout.as_millis() }));
+            builder = builder.connection_customizer(Box::new(SqlitePragmas {
+                busy_timeout_ms: options.sqlite_busy_timeout.as_millis(),
+            }));
         }
-        let pool = builder.build(ConnectionManager::new(manager_url)).map_err(|e| StoreError::Connect(e.to_string()))?;
+        let pool = builder
+            .build(ConnectionManager::new(manager_url))
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
         Ok(Self { pool, backend })
     }
 
@@ -138,14 +155,19 @@ impl Store {
     /// A round trip to the database.
     pub fn ping(&self) -> Result<(), StorageError> {
         let mut conn = self.conn()?;
-        diesel::sql_query("SELECT 1").execute(&mut *conn).map_err(db_error)?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut *conn)
+            .map_err(db_error)?;
         Ok(())
     }
 
     /// Run `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is
     /// taken up front, so the transaction cannot fail half-way for want of it), a plain
     /// transaction on PostgreSQL. Commits on `Ok`, rolls back on `Err`.
-    pub(crate) fn write<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    pub(crate) fn write<T, E>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<StorageError>,
     {
@@ -155,7 +177,10 @@ impl Store {
 
     /// Like [`Store::write`], retried when the database reports a conflict that a
     /// fresh attempt can resolve (a concurrent insert of the same unique key).
-    pub(crate) fn write_retrying<T, E>(&self, mut f: impl FnMut(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    pub(crate) fn write_retrying<T, E>(
+        &self,
+        mut f: impl FnMut(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<StorageError> + IsConflict,
     {
@@ -170,7 +195,10 @@ impl Store {
     }
 
     /// Read with a pooled connection, outside any explicit transaction.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>) -> Result<T, StorageError> {
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         let mut conn = self.conn()?;
         f(&mut conn)
     }
@@ -189,17 +217,25 @@ impl IsConflict for StorageError {
 
 impl IsConflict for levqor_accounts::AccountsError {
     fn is_conflict(&self) -> bool {
-        matches!(self, levqor_accounts::AccountsError::Storage(StorageError::Conflict(_)))
+        matches!(
+            self,
+            levqor_accounts::AccountsError::Storage(StorageError::Conflict(_))
+        )
     }
 }
 
-pub(crate) fn write_tx<T, E>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+pub(crate) fn write_tx<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
 where
     E: From<StorageError>,
 {
     type Tm = <DbConnection as Connection>::TransactionManager;
     match conn {
-        DbConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE"),
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+        }
         DbConnection::Pg(_) => Tm::begin_transaction(conn),
     }
     .map_err(db_error)?;
@@ -220,7 +256,10 @@ where
 fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })
         }
         _ => Ok(()),
     }
@@ -232,16 +271,29 @@ mod tests {
 
     #[test]
     fn urls_pick_the_backend() {
-        assert!(matches!(parse_url("sqlite://./data/levqor.db"), Ok(Target::Sqlite(p)) if p == Path::new("./data/levqor.db")));
-        assert!(matches!(parse_url("sqlite:///tmp/x.db"), Ok(Target::Sqlite(p)) if p == Path::new("/tmp/x.db")));
-        assert!(matches!(parse_url("postgres://u@h/db"), Ok(Target::Postgres(_))));
-        assert!(matches!(parse_url("postgresql://u@h/db"), Ok(Target::Postgres(_))));
+        assert!(
+            matches!(parse_url("sqlite://./data/levqor.db"), Ok(Target::Sqlite(p)) if p == Path::new("./data/levqor.db"))
+        );
+        assert!(
+            matches!(parse_url("sqlite:///tmp/x.db"), Ok(Target::Sqlite(p)) if p == Path::new("/tmp/x.db"))
+        );
+        assert!(matches!(
+            parse_url("postgres://u@h/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(
+            parse_url("postgresql://u@h/db"),
+            Ok(Target::Postgres(_))
+        ));
         assert!(parse_url("mysql://x").is_err());
         assert!(parse_url("sqlite://").is_err());
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://…@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://…@h:5432/db"
+        );
     }
 }

@@ -8,7 +8,10 @@ pub enum StoreError {
     #[error("DATABASE_URL `{0}` is neither sqlite://PATH nor postgres://…")]
     UnsupportedUrl(String),
     #[error("cannot create the database directory {path}: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("migrations failed: {0}")]
@@ -19,9 +22,15 @@ pub enum StoreError {
 
 pub(crate) fn db_error(e: DieselError) -> StorageError {
     match e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => StorageError::Conflict(info.message().to_owned()),
-        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => StorageError::Conflict(info.message().to_owned()),
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => StorageError::Unavailable(info.message().to_owned()),
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            StorageError::Conflict(info.message().to_owned())
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+            StorageError::Conflict(info.message().to_owned())
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+            StorageError::Unavailable(info.message().to_owned())
+        }
         other => StorageError::Failure(other.to_string()),
     }
 }

@@ -19,9 +19,13 @@ impl Store {
         match &mut *conn {
             DbConnection::Sqlite(c) => run(c, SQLITE),
             DbConnection::Pg(c) => {
-                diesel::sql_query(format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})")).execute(c).map_err(db_error)?;
+                diesel::sql_query(format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
+                    .execute(c)
+                    .map_err(db_error)?;
                 let applied = run(c, POSTGRES);
-                let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})")).execute(c);
+                let unlocked =
+                    diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))
+                        .execute(c);
                 let applied = applied?;
                 unlocked.map_err(db_error)?;
                 Ok(applied)
@@ -40,7 +44,10 @@ impl Store {
     }
 }
 
-fn run<B: diesel::backend::Backend>(conn: &mut impl MigrationHarness<B>, migrations: EmbeddedMigrations) -> Result<Vec<String>, StoreError> {
+fn run<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    migrations: EmbeddedMigrations,
+) -> Result<Vec<String>, StoreError> {
     conn.run_pending_migrations(migrations)
         .map(|versions| versions.iter().map(|v| v.to_string()).collect())
         .map_err(|e| StoreError::Migration(e.to_string()))

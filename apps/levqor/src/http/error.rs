@@ -36,8 +36,12 @@ pub struct FieldProblemDto {
     pub problem: String,
 }
 
+/// An error answer. Boxed inside, so `Result<T, ApiError>` stays small.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -52,7 +56,15 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, cause: None, headers: Vec::new(), request_id: request_id::current() }
+        Self(Box::new(Inner {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            cause: None,
+            headers: Vec::new(),
+            request_id: request_id::current(),
+        }))
     }
 
     pub fn invalid(details: Vec<FieldProblem>) -> Self {
@@ -60,7 +72,9 @@ impl ApiError {
             [one] => format!("`{}` {}", one.field, one.problem),
             _ => "the request has invalid fields; see details".to_owned(),
         };
-        Self { details: Some(details), ..Self::new(StatusCode::BAD_REQUEST, "invalid_request", message) }
+        let mut error = Self::new(StatusCode::BAD_REQUEST, "invalid_request", message);
+        error.0.details = Some(details);
+        error
     }
 
     pub fn invalid_field(field: impl Into<String>, problem: impl Into<String>) -> Self {
@@ -72,7 +86,8 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_header(header::WWW_AUTHENTICATE, "Bearer")
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+            .with_header(header::WWW_AUTHENTICATE, "Bearer")
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -84,8 +99,12 @@ impl ApiError {
     }
 
     pub fn method_not_allowed(allow: &str) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("this path accepts only {allow}"))
-            .with_header(header::ALLOW, allow)
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this path accepts only {allow}"),
+        )
+        .with_header(header::ALLOW, allow)
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -93,26 +112,45 @@ impl ApiError {
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the request body is larger than {limit} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as JSON with `Content-Type: application/json`")
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        )
     }
 
     pub fn rate_limited(retry_after_s: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many requests; retry in {retry_after_s} s"))
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry in {retry_after_s} s"),
+        )
     }
 
     pub fn internal(cause: impl fmt::Display) -> Self {
-        Self { cause: Some(cause.to_string()), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side; it has been logged") }
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side; it has been logged",
+        )
+        .with_cause(cause)
     }
 
     pub fn unavailable(cause: impl fmt::Display) -> Self {
-        Self {
-            cause: Some(cause.to_string()),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is temporarily unavailable; try again shortly")
-        }
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is temporarily unavailable; try again shortly",
+        )
+        .with_cause(cause)
         .with_header(header::RETRY_AFTER, "5")
     }
 
@@ -129,26 +167,41 @@ impl ApiError {
             429 => Self::rate_limited(1),
             503 => Self::unavailable("upstream layer answered 503"),
             s if s >= 500 => Self::internal(format!("a layer answered {status} without a body")),
-            _ => Self::new(status, "invalid_request", status.canonical_reason().unwrap_or("request failed")),
+            _ => Self::new(
+                status,
+                "invalid_request",
+                status.canonical_reason().unwrap_or("request failed"),
+            ),
         }
+    }
+
+    fn with_cause(mut self, cause: impl fmt::Display) -> Self {
+        self.0.cause = Some(cause.to_string());
+        self
     }
 
     pub fn with_header(mut self, name: header::HeaderName, value: impl AsRef<str>) -> Self {
         if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
-            self.headers.push((name, v));
+            self.0.headers.push((name, v));
         }
         self
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.0.code
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)?;
-        if let Some(cause) = &self.cause {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.0.code,
+            self.0.status.as_u16(),
+            self.0.message
+        )?;
+        if let Some(cause) = &self.0.cause {
             write!(f, "; cause: {cause}")?;
         }
         Ok(())
@@ -157,22 +210,29 @@ impl fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     fn error_response(&self) -> HttpResponse {
         let body = ErrorBody {
-            error: self.code,
-            message: self.message.clone(),
-            details: self.details.as_ref().map(|d| d.iter().map(|p| FieldProblemDto { field: p.field.clone(), problem: p.problem.clone() }).collect()),
-            request_id: self.request_id.clone(),
+            error: self.0.code,
+            message: self.0.message.clone(),
+            details: self.0.details.as_ref().map(|d| {
+                d.iter()
+                    .map(|p| FieldProblemDto {
+                        field: p.field.clone(),
+                        problem: p.problem.clone(),
+                    })
+                    .collect()
+            }),
+            request_id: self.0.request_id.clone(),
         };
-        let mut response = HttpResponse::build(self.status).json(body);
+        let mut response = HttpResponse::build(self.0.status).json(body);
         let headers = response.headers_mut();
-        for (name, value) in &self.headers {
+        for (name, value) in &self.0.headers {
             headers.insert(name.clone(), value.clone());
         }
-        super::middleware::set_security_headers(headers, false, &self.request_id);
+        super::middleware::set_security_headers(headers, false, &self.0.request_id);
         response
     }
 }
@@ -181,7 +241,9 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Unavailable(_) => ApiError::unavailable(e),
-            StorageError::Conflict(_) => ApiError::conflict("a concurrent change got there first; retry the request"),
+            StorageError::Conflict(_) => {
+                ApiError::conflict("a concurrent change got there first; retry the request")
+            }
             StorageError::Failure(_) => ApiError::internal(e),
         }
     }

@@ -1,8 +1,8 @@
 //! A user's API keys: create (shown once), list, revoke.
 
 use actix_web::{HttpResponse, web};
-use levqor_accounts::{ApiKeyRecord, NewKeyRequest};
 use chrono::{DateTime, Utc};
+use levqor_accounts::{ApiKeyRecord, NewKeyRequest};
 use levqor_core::ApiKeyId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -80,26 +80,51 @@ pub struct RevokeKeyRequest {
 #[utoipa::path(post, path = "/api/v1/users/{id}/keys", tag = "keys", params(("id" = String, Path, description = "user id")), request_body(content = CreateKeyRequest, description = "optional"),
     responses((status = 201, body = CreatedKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn create(state: web::Data<AppState>, caller: Caller, id: web::Path<String>, OptionalJson(body): OptionalJson<CreateKeyRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    OptionalJson(body): OptionalJson<CreateKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
-    let request = NewKeyRequest { label: body.label, expires_at: body.expires_at };
-    let key = web::block(move || state.accounts.create_user_key(&caller.0, &id, &request)).await??;
-    Ok(HttpResponse::Created().json(CreatedKey { key: key.secret, info: key.record.into() }))
+    let request = NewKeyRequest {
+        label: body.label,
+        expires_at: body.expires_at,
+    };
+    let key =
+        web::block(move || state.accounts.create_user_key(&caller.0, &id, &request)).await??;
+    Ok(HttpResponse::Created().json(CreatedKey {
+        key: key.secret,
+        info: key.record.into(),
+    }))
 }
 
 /// A user's keys, newest first (never the secrets).
 #[utoipa::path(get, path = "/api/v1/users/{id}/keys", tag = "keys", params(("id" = String, Path, description = "user id")),
     responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
     let keys = web::block(move || state.accounts.list_keys(&caller.0, &id)).await??;
-    Ok(HttpResponse::Ok().json(KeyList { keys: keys.into_iter().map(Into::into).collect() }))
+    Ok(HttpResponse::Ok().json(KeyList {
+        keys: keys.into_iter().map(Into::into).collect(),
+    }))
 }
 
-async fn revoke_key(state: web::Data<AppState>, caller: Caller, user: &str, key: &str) -> Result<HttpResponse, ApiError> {
+async fn revoke_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    user: &str,
+    key: &str,
+) -> Result<HttpResponse, ApiError> {
     let user = user_id(user)?;
-    let key: ApiKeyId = key.parse().map_err(|_| ApiError::not_found("no such key"))?;
+    let key: ApiKeyId = key
+        .parse()
+        .map_err(|_| ApiError::not_found("no such key"))?;
     let id = key.to_string();
     web::block(move || state.accounts.revoke_key(&caller.0, &user, &key)).await??;
     Ok(HttpResponse::Ok().json(Revoked { id, revoked: true }))
@@ -110,7 +135,11 @@ async fn revoke_key(state: web::Data<AppState>, caller: Caller, user: &str, key:
     params(("id" = String, Path, description = "user id"), ("key_id" = String, Path, description = "key id")),
     responses((status = 200, body = Revoked), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn revoke(state: web::Data<AppState>, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (user, key) = path.into_inner();
     revoke_key(state, caller, &user, &key).await
 }
@@ -119,6 +148,11 @@ pub async fn revoke(state: web::Data<AppState>, caller: Caller, path: web::Path<
 #[utoipa::path(delete, path = "/api/v1/users/{id}/keys", tag = "keys", params(("id" = String, Path, description = "user id")), request_body = RevokeKeyRequest,
     responses((status = 200, body = Revoked), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn revoke_by_body(state: web::Data<AppState>, caller: Caller, id: web::Path<String>, Json(body): Json<RevokeKeyRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_by_body(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    Json(body): Json<RevokeKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
     revoke_key(state, caller, &id, &body.key_id).await
 }

@@ -21,16 +21,27 @@ const JSON_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 const PERMISSIONS: &str = "accelerometer=(), autoplay=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), usb=(), interest-cohort=()";
 
-pub async fn request_context(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, Error> {
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let id = request_id::assign(&req);
     request_id::scope(id.clone(), handle(req, next, id)).await
 }
 
-async fn handle(req: ServiceRequest, next: Next<impl MessageBody + 'static>, id: String) -> Result<ServiceResponse<BoxBody>, Error> {
+async fn handle(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    id: String,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     // Never clone the HttpRequest before routing: the router needs it unshared.
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let client = state.as_ref().and_then(|s| s.settings.trusted_proxies.for_request(&req)).map(|ip| ip.to_string()).unwrap_or_default();
+    let client = state
+        .as_ref()
+        .and_then(|s| s.settings.trusted_proxies.for_request(&req))
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     let routes = req.app_data::<web::Data<RouteTable>>().cloned();
     let method = req.method().to_string();
     let path = req.path().to_owned();
@@ -63,10 +74,17 @@ async fn handle(req: ServiceRequest, next: Next<impl MessageBody + 'static>, id:
     // Inner layers (actix's own 405, a failed extractor without our handler) may
     // answer with a bare status; give every error the JSON shape.
     let status = res.status();
-    let is_json = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
     if status.as_u16() >= 400 && !is_json {
         let error = if status.as_u16() == 405 {
-            let allow = routes.as_ref().and_then(|t| res.request().match_pattern().and_then(|p| t.allow(&p))).unwrap_or_else(|| "GET".into());
+            let allow = routes
+                .as_ref()
+                .and_then(|t| res.request().match_pattern().and_then(|p| t.allow(&p)))
+                .unwrap_or_else(|| "GET".into());
             ApiError::method_not_allowed(&allow)
         } else {
             ApiError::from_status(status)
@@ -81,19 +99,35 @@ async fn handle(req: ServiceRequest, next: Next<impl MessageBody + 'static>, id:
         res = ServiceResponse::new(request, fresh);
     }
 
-    let is_page = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/html"));
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
     set_security_headers(res.headers_mut(), is_page, &id);
-    access(res.status().as_u16(), res.response().error().map(ToString::to_string));
+    access(
+        res.status().as_u16(),
+        res.response().error().map(ToString::to_string),
+    );
     Ok(res)
 }
 
 /// The security headers of API.md, and the request id.
 pub fn set_security_headers(headers: &mut HeaderMap, is_page: bool, id: &str) {
     let mut set = |name: &'static str, value: &'static str| {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     };
-    set("strict-transport-security", "max-age=31536000; includeSubDomains");
-    set("content-security-policy", if is_page { PAGE_CSP } else { JSON_CSP });
+    set(
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    );
+    set(
+        "content-security-policy",
+        if is_page { PAGE_CSP } else { JSON_CSP },
+    );
     set("cross-origin-opener-policy", "same-origin");
     set("cross-origin-embedder-policy", "require-corp");
     set("cross-origin-resource-policy", "same-origin");

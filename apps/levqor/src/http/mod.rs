@@ -29,16 +29,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/me").route(web::get().to(users::me)))
         .service(web::resource("/api/v1/users/upsert").route(web::post().to(users::upsert)))
         .service(web::resource("/api/v1/users").route(web::get().to(users::lookup)))
-        .service(web::resource("/api/v1/users/{id}").route(web::get().to(users::get)).route(web::patch().to(users::patch)))
+        .service(
+            web::resource("/api/v1/users/{id}")
+                .route(web::get().to(users::get))
+                .route(web::patch().to(users::patch)),
+        )
         .service(
             web::resource("/api/v1/users/{id}/keys")
                 .route(web::post().to(keys::create))
                 .route(web::get().to(keys::list))
                 .route(web::delete().to(keys::revoke_by_body)),
         )
-        .service(web::resource("/api/v1/users/{id}/keys/{key_id}").route(web::delete().to(keys::revoke)));
+        .service(
+            web::resource("/api/v1/users/{id}/keys/{key_id}").route(web::delete().to(keys::revoke)),
+        );
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
 }

@@ -1,8 +1,8 @@
 //! Users: upsert by email, lookup, read, patch, and `/api/v1/me`.
 
 use actix_web::{HttpResponse, web};
-use levqor_accounts::{Currency, Locale, ProfileChanges, User};
 use chrono::{DateTime, Utc};
+use levqor_accounts::{Currency, Locale, ProfileChanges, User};
 use levqor_core::{Email, FieldProblem, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -85,9 +85,24 @@ pub struct PatchUserRequest {
     pub meta: Option<Map<String, Value>>,
 }
 
-fn changes(name: Option<String>, locale: Option<String>, currency: Option<CurrencyCode>, meta: Option<Map<String, Value>>, problems: &mut Vec<FieldProblem>) -> ProfileChanges {
-    let locale = locale.and_then(|l| Locale::parse(&l).map_err(|e| problems.push(FieldProblem::new("locale", e))).ok());
-    ProfileChanges { name, locale, currency: currency.map(Into::into), meta }
+fn changes(
+    name: Option<String>,
+    locale: Option<String>,
+    currency: Option<CurrencyCode>,
+    meta: Option<Map<String, Value>>,
+    problems: &mut Vec<FieldProblem>,
+) -> ProfileChanges {
+    let locale = locale.and_then(|l| {
+        Locale::parse(&l)
+            .map_err(|e| problems.push(FieldProblem::new("locale", e)))
+            .ok()
+    });
+    ProfileChanges {
+        name,
+        locale,
+        currency: currency.map(Into::into),
+        meta,
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,11 +124,23 @@ pub struct UpsertResponse {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn upsert(state: web::Data<AppState>, caller: Caller, Json(body): Json<UpsertUserRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn upsert(
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<UpsertUserRequest>,
+) -> Result<HttpResponse, ApiError> {
     caller.0.require_admin()?;
     let mut problems = Vec::new();
-    let email = Email::parse(&body.email).map_err(|e| problems.push(FieldProblem::new("email", e.to_string()))).ok();
-    let changes = changes(body.name, body.locale, body.currency, body.meta, &mut problems);
+    let email = Email::parse(&body.email)
+        .map_err(|e| problems.push(FieldProblem::new("email", e.to_string())))
+        .ok();
+    let changes = changes(
+        body.name,
+        body.locale,
+        body.currency,
+        body.meta,
+        &mut problems,
+    );
     let email = match email {
         Some(e) if problems.is_empty() => e,
         _ => return Err(ApiError::invalid(problems)),
@@ -121,9 +148,17 @@ pub async fn upsert(state: web::Data<AppState>, caller: Caller, Json(body): Json
     let (user, created) = web::block(move || state.accounts.upsert(&email, &changes)).await??;
     let user = UserDto::from(user);
     Ok(if created {
-        HttpResponse::Created().json(UpsertResponse { created: Some(true), updated: None, user })
+        HttpResponse::Created().json(UpsertResponse {
+            created: Some(true),
+            updated: None,
+            user,
+        })
     } else {
-        HttpResponse::Ok().json(UpsertResponse { created: None, updated: Some(true), user })
+        HttpResponse::Ok().json(UpsertResponse {
+            created: None,
+            updated: Some(true),
+            user,
+        })
     })
 }
 
@@ -137,8 +172,14 @@ pub struct LookupQuery {
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(LookupQuery),
     responses((status = 200, body = UserDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn lookup(state: web::Data<AppState>, caller: Caller, query: web::Query<LookupQuery>) -> Result<HttpResponse, ApiError> {
-    let raw = query.into_inner().email.ok_or_else(|| ApiError::invalid_field("email", "the `email` query parameter is required"))?;
+pub async fn lookup(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<LookupQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = query.into_inner().email.ok_or_else(|| {
+        ApiError::invalid_field("email", "the `email` query parameter is required")
+    })?;
     let email = Email::parse(&raw).map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
     let user = web::block(move || state.accounts.lookup(&caller.0, &email)).await??;
     Ok(HttpResponse::Ok().json(UserDto::from(user)))
@@ -153,7 +194,11 @@ pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user id")),
     responses((status = 200, body = UserDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
     let user = web::block(move || state.accounts.get(&caller.0, &id)).await??;
     Ok(HttpResponse::Ok().json(UserDto::from(user)))
@@ -163,10 +208,21 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user id")), request_body = PatchUserRequest,
     responses((status = 200, body = UserDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn patch(state: web::Data<AppState>, caller: Caller, id: web::Path<String>, Json(body): Json<PatchUserRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn patch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    Json(body): Json<PatchUserRequest>,
+) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
     let mut problems = Vec::new();
-    let changes = changes(body.name, body.locale, body.currency, body.meta, &mut problems);
+    let changes = changes(
+        body.name,
+        body.locale,
+        body.currency,
+        body.meta,
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
     }

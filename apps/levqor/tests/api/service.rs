@@ -3,7 +3,9 @@
 use crate::helpers::{Backend, TestApp};
 
 async fn health_ready_status_uptime(b: Backend) {
-    let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
+    let Some(app) = TestApp::spawn(b, |_| {}).await else {
+        return;
+    };
     let r = app.get("/health", None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["ok"], true);
@@ -30,7 +32,9 @@ async fn health_ready_status_uptime(b: Backend) {
 }
 
 async fn openapi_documents_every_route(b: Backend) {
-    let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
+    let Some(app) = TestApp::spawn(b, |_| {}).await else {
+        return;
+    };
     let doc = app.get("/openapi.json", None).await;
     assert_eq!(doc.status, 200);
     assert_eq!(app.get("/public/openapi.json", None).await.body, doc.body);
@@ -52,12 +56,18 @@ async fn openapi_documents_every_route(b: Backend) {
         ("/api/v1/users/{id}/keys", "delete"),
         ("/api/v1/users/{id}/keys/{key_id}", "delete"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
     }
     let upsert = &paths["/api/v1/users/upsert"]["post"];
     assert!(upsert["requestBody"].is_object());
     for status in ["200", "201", "400", "401", "403"] {
-        assert!(upsert["responses"][status].is_object(), "upsert lacks {status}");
+        assert!(
+            upsert["responses"][status].is_object(),
+            "upsert lacks {status}"
+        );
     }
     assert!(upsert["security"].is_array());
     let schemes = &doc.body["components"]["securitySchemes"];

@@ -56,35 +56,48 @@ impl Workflow for HttpRequest {
         let policy = self.policy;
         async move {
             let request = build(&client, policy, ctx.payload)?;
-            let response = request.send().await.map_err(|e| match find_ssrf_error(&e) {
-                Some(refused) => JobError::permanent(format!("target refused: {refused}")),
-                None => JobError::retryable(format!("request failed: {}", error_chain(&e))),
-            })?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| match find_ssrf_error(&e) {
+                    Some(refused) => JobError::permanent(format!("target refused: {refused}")),
+                    None => JobError::retryable(format!("request failed: {}", error_chain(&e))),
+                })?;
             read_response(response).await
         }
         .boxed()
     }
 }
 
-fn build(client: &reqwest::Client, policy: TargetPolicy, payload: Value) -> Result<reqwest::RequestBuilder, JobError> {
-    let p: HttpRequestPayload =
-        serde_json::from_value(payload).map_err(|e| JobError::permanent(format!("invalid payload: {e}")))?;
+fn build(
+    client: &reqwest::Client,
+    policy: TargetPolicy,
+    payload: Value,
+) -> Result<reqwest::RequestBuilder, JobError> {
+    let p: HttpRequestPayload = serde_json::from_value(payload)
+        .map_err(|e| JobError::permanent(format!("invalid payload: {e}")))?;
     let method = reqwest::Method::from_bytes(p.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| JobError::permanent("invalid payload: method is not an HTTP method"))?;
-    let url = Url::parse(&p.url).map_err(|_| JobError::permanent("invalid payload: url is not a URL"))?;
+    let url =
+        Url::parse(&p.url).map_err(|_| JobError::permanent("invalid payload: url is not a URL"))?;
     policy
         .check_literal(&url)
         .map_err(|e| JobError::permanent(format!("target refused: {e}")))?;
 
     let mut headers = HeaderMap::new();
     for (name, value) in &p.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| JobError::permanent(format!("invalid payload: bad header name `{name}`")))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| JobError::permanent(format!("invalid payload: bad value for header `{name}`")))?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            JobError::permanent(format!("invalid payload: bad header name `{name}`"))
+        })?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            JobError::permanent(format!("invalid payload: bad value for header `{name}`"))
+        })?;
         headers.append(name, value);
     }
-    let timeout = p.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S).clamp(1, MAX_TIMEOUT_S);
+    let timeout = p
+        .timeout_s
+        .unwrap_or(DEFAULT_TIMEOUT_S)
+        .clamp(1, MAX_TIMEOUT_S);
     let request = client
         .request(method, url)
         .headers(headers)
@@ -101,7 +114,12 @@ async fn read_response(mut response: reqwest::Response) -> Result<Value, JobErro
     let headers: BTreeMap<String, String> = response
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let is_json = response
         .headers()
@@ -111,11 +129,9 @@ async fn read_response(mut response: reqwest::Response) -> Result<Value, JobErro
 
     let mut body = Vec::new();
     let mut truncated = false;
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| JobError::retryable(format!("reading the response failed: {}", error_chain(&e))))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        JobError::retryable(format!("reading the response failed: {}", error_chain(&e)))
+    })? {
         let room = MAX_RESPONSE_BYTES - body.len();
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
@@ -126,8 +142,12 @@ async fn read_response(mut response: reqwest::Response) -> Result<Value, JobErro
     }
 
     if !status.is_success() {
-        let retryable = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-        return Err(JobError { message: format!("the target answered HTTP {}", status.as_u16()), retryable });
+        let retryable =
+            status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        return Err(JobError {
+            message: format!("the target answered HTTP {}", status.as_u16()),
+            retryable,
+        });
     }
     let body = match (is_json && !truncated).then(|| serde_json::from_slice::<Value>(&body)) {
         Some(Ok(json)) => json,
@@ -166,12 +186,20 @@ mod tests {
     }
 
     fn open() -> HttpRequest {
-        HttpRequest::new(TargetPolicy { allow_private: true }).unwrap()
+        HttpRequest::new(TargetPolicy {
+            allow_private: true,
+        })
+        .unwrap()
     }
 
     #[tokio::test]
     async fn calls_the_target_and_returns_json() {
-        let (addr, mut seen) = serve(vec![Scripted::new(200, "application/json", r#"{"ok":true}"#)]).await;
+        let (addr, mut seen) = serve(vec![Scripted::new(
+            200,
+            "application/json",
+            r#"{"ok":true}"#,
+        )])
+        .await;
         let payload = json!({
             "method": "post",
             "url": format!("http://{addr}/hook?x=1"),
@@ -183,7 +211,10 @@ mod tests {
         assert_eq!(result["body"], json!({"ok": true}));
         assert_eq!(result["truncated"], false);
         let request = seen.recv().await.unwrap();
-        assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/hook?x=1"));
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("POST", "/hook?x=1")
+        );
         assert_eq!(request.headers["x-test"], "yes");
         assert_eq!(request.body, br#"{"a":1}"#);
     }
@@ -193,7 +224,9 @@ mod tests {
         let big = vec![b'x'; MAX_RESPONSE_BYTES + 10];
         let (addr, _seen) = serve(vec![Scripted::new(200, "text/plain", big)]).await;
         let result = open()
-            .run(ctx(json!({"method": "GET", "url": format!("http://{addr}/")})))
+            .run(ctx(
+                json!({"method": "GET", "url": format!("http://{addr}/")}),
+            ))
             .await
             .unwrap();
         assert_eq!(result["truncated"], true);
@@ -205,7 +238,9 @@ mod tests {
         for (status, retryable) in [(503, true), (429, true), (404, false), (400, false)] {
             let (addr, _seen) = serve(vec![Scripted::new(status, "text/plain", "no")]).await;
             let err = open()
-                .run(ctx(json!({"method": "GET", "url": format!("http://{addr}/")})))
+                .run(ctx(
+                    json!({"method": "GET", "url": format!("http://{addr}/")}),
+                ))
                 .await
                 .unwrap_err();
             assert_eq!(err.retryable, retryable, "{status}");
@@ -216,8 +251,15 @@ mod tests {
     #[tokio::test]
     async fn private_targets_are_refused_by_default() {
         let guarded = HttpRequest::new(TargetPolicy::default()).unwrap();
-        for url in ["http://127.0.0.1:9/", "http://169.254.169.254/latest/meta-data/", "http://localhost:9/"] {
-            let err = guarded.run(ctx(json!({"method": "GET", "url": url}))).await.unwrap_err();
+        for url in [
+            "http://127.0.0.1:9/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://localhost:9/",
+        ] {
+            let err = guarded
+                .run(ctx(json!({"method": "GET", "url": url})))
+                .await
+                .unwrap_err();
             assert!(!err.retryable, "{url}: {err}");
             assert!(err.message.starts_with("target refused"), "{url}: {err}");
         }
