@@ -24,6 +24,12 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print the OpenAPI document (JSON), or the API reference in Markdown.
+    Openapi {
+        /// Markdown (docs/API.md) instead of JSON.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

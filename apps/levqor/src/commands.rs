@@ -13,8 +13,7 @@ use crate::wiring;
 pub type CommandResult = Result<(), String>;
 
 pub fn migrate(settings: &StoreSettings) -> CommandResult {
-    let store = levqor_store::Store::open(&settings.database_url, &Default::default())
-        .map_err(|e| e.to_string())?;
+    let store = levqor_store::Store::open(&settings.database_url, &Default::default()).map_err(|e| e.to_string())?;
     let applied = store.migrate().map_err(|e| e.to_string())?;
     if applied.is_empty() {
         eprintln!("the {} database is up to date", store.backend().name());
@@ -35,12 +34,8 @@ pub fn keys(command: KeysCommand) -> CommandResult {
         KeysCommand::List(store) => list_keys(&store),
         KeysCommand::Revoke { key_id, store } => {
             let accounts = accounts(&store)?;
-            let id = key_id
-                .parse()
-                .map_err(|_| format!("`{key_id}` is not a key id"))?;
-            accounts
-                .revoke_any_key(&id)
-                .map_err(|e| format!("cannot revoke {key_id}: {e}"))?;
+            let id = key_id.parse().map_err(|_| format!("`{key_id}` is not a key id"))?;
+            accounts.revoke_any_key(&id).map_err(|e| format!("cannot revoke {key_id}: {e}"))?;
             eprintln!("revoked {key_id}");
             Ok(())
         }
@@ -56,25 +51,19 @@ fn create_key(args: CreateKey) -> CommandResult {
     let accounts = accounts(&args.store)?;
     let request = NewKeyRequest {
         label: args.label,
-        expires_at: args
-            .expires_in_days
-            .map(|d| SystemClock.now() + Duration::days(i64::from(d))),
+        expires_at: args.expires_in_days.map(|d| SystemClock.now() + Duration::days(i64::from(d))),
     };
     let key: GeneratedKey = match args.user {
         Some(raw) => {
             let email = Email::parse(&raw).map_err(|e| e.to_string())?;
-            accounts
-                .create_key_for_email(&email, &request)
-                .map_err(|e| match e {
-                    levqor_accounts::AccountsError::NotFound => format!(
-                        "no user with email {email}; create it first with POST /api/v1/users/upsert"
-                    ),
-                    other => other.to_string(),
-                })?
+            accounts.create_key_for_email(&email, &request).map_err(|e| match e {
+                levqor_accounts::AccountsError::NotFound => {
+                    format!("no user with email {email}; create it first with POST /api/v1/users/upsert")
+                }
+                other => other.to_string(),
+            })?
         }
-        None => accounts
-            .create_admin_key(&request)
-            .map_err(|e| e.to_string())?,
+        None => accounts.create_admin_key(&request).map_err(|e| e.to_string())?,
     };
     eprintln!(
         "created {} key {} ({}); it is shown only this once:",
@@ -92,10 +81,7 @@ fn list_keys(store: &StoreSettings) -> CommandResult {
     let keys = accounts.list_all_keys().map_err(|e| e.to_string())?;
     let mut out = std::io::stdout();
     let fmt = |t: Option<levqor_core::Timestamp>| {
-        t.map_or_else(
-            || "-".to_owned(),
-            |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        )
+        t.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
     };
     writeln!(
         out,
@@ -119,4 +105,16 @@ fn list_keys(store: &StoreSettings) -> CommandResult {
         .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+pub fn openapi(markdown: bool) -> CommandResult {
+    use utoipa::OpenApi;
+    let doc = crate::http::openapi::ApiDoc::openapi();
+    let text = if markdown {
+        crate::http::api_markdown::render(&doc)
+    } else {
+        doc.to_pretty_json().map_err(|e| e.to_string())?
+    };
+    let mut out = std::io::stdout();
+    write!(out, "{text}").map_err(|e| e.to_string())
 }

@@ -39,11 +39,7 @@ pub struct StoreSettings {
 
 impl StoreSettings {
     pub fn new(database_url: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            database_url: database_url.into(),
-            data_dir: data_dir.into(),
-            db_pool: 16,
-        }
+        Self { database_url: database_url.into(), data_dir: data_dir.into(), db_pool: 16 }
     }
 }
 
@@ -86,12 +82,7 @@ pub struct ServeSettings {
     pub trusted_proxies: TrustedProxies,
 
     /// Comma-separated browser origins allowed by CORS (e.g. `https://levqor.example`); none by default.
-    #[arg(
-        long,
-        env = "LEVQOR_CORS_ORIGINS",
-        value_name = "LEVQOR_CORS_ORIGINS",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "LEVQOR_CORS_ORIGINS", value_name = "LEVQOR_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
     /// Log level: error, warn, info, debug.
@@ -119,29 +110,20 @@ impl ServeSettings {
     }
 
     pub fn admin_keys(&self) -> impl Iterator<Item = &str> {
-        self.api_keys
-            .iter()
-            .chain(&self.api_keys_next)
-            .map(String::as_str)
-            .filter(|k| !k.is_empty())
+        self.api_keys.iter().chain(&self.api_keys_next).map(String::as_str).filter(|k| !k.is_empty())
     }
 }
 
 fn parse_admin_key(raw: &str) -> Result<String, String> {
     let key = raw.trim();
     if !key.is_empty() && key.len() < MIN_ADMIN_KEY_LEN {
-        return Err(format!(
-            "admin keys must be at least {MIN_ADMIN_KEY_LEN} characters long"
-        ));
+        return Err(format!("admin keys must be at least {MIN_ADMIN_KEY_LEN} characters long"));
     }
     Ok(key.to_owned())
 }
 
 fn parse_body_limit(raw: &str) -> Result<usize, String> {
-    let n: usize = raw
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{raw}` is not a number of bytes"))?;
+    let n: usize = raw.trim().parse().map_err(|_| format!("`{raw}` is not a number of bytes"))?;
     if !(1024..=64 * 1024 * 1024).contains(&n) {
         return Err("must be between 1024 and 67108864 bytes".into());
     }

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Serve(settings) => serve(settings),
         Command::Migrate(store) => commands::migrate(&store),
         Command::Keys(command) => commands::keys(command),
+        Command::Openapi { markdown } => commands::openapi(markdown),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -30,11 +31,7 @@ fn main() -> ExitCode {
 fn serve(settings: levqor::config::ServeSettings) -> Result<(), String> {
     let (log, _guard) = telemetry::json_logger(&settings.log_level);
     let addr = settings.addr;
-    let backend = if settings.store.database_url.starts_with("postgres") {
-        "postgres"
-    } else {
-        "sqlite"
-    };
+    let backend = if settings.store.database_url.starts_with("postgres") { "postgres" } else { "sqlite" };
     let runtime = actix_web::rt::System::new();
     runtime.block_on(async move {
         let app = startup::Application::build(settings, log.clone()).map_err(|e| e.to_string())?;

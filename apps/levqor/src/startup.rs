@@ -22,10 +22,7 @@ use crate::state::AppState;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] levqor_store::StoreError),
     #[error("invalid rate limit configuration")]
@@ -50,12 +47,8 @@ impl Application {
         extra: fn(&mut web::ServiceConfig),
     ) -> Result<Self, StartError> {
         let addr = settings.addr;
-        let listener =
-            TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?
-            .port();
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+        let port = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?.port();
         let state = web::Data::new(crate::wiring::app_state(settings, log)?);
         let server = serve(listener, state, extra)?;
         Ok(Self { port, server })
@@ -78,27 +71,12 @@ fn serve(
 ) -> Result<Server, StartError> {
     let s = &state.settings;
     let trusted = s.trusted_proxies.clone();
-    let write_ip = limiter(
-        "per-ip",
-        s.rate_burst,
-        Keying::ClientIp(trusted.clone()),
-        WRITE_METHODS.to_vec(),
-    )
-    .ok_or(StartError::RateLimit)?;
-    let write_all = limiter(
-        "global",
-        s.rate_global,
-        Keying::Global,
-        WRITE_METHODS.to_vec(),
-    )
-    .ok_or(StartError::RateLimit)?;
-    let read_ip = limiter(
-        "read-per-ip",
-        s.rate_read,
-        Keying::ClientIp(trusted),
-        vec![Method::GET, Method::HEAD],
-    )
-    .ok_or(StartError::RateLimit)?;
+    let write_ip = limiter("per-ip", s.rate_burst, Keying::ClientIp(trusted.clone()), WRITE_METHODS.to_vec())
+        .ok_or(StartError::RateLimit)?;
+    let write_all =
+        limiter("global", s.rate_global, Keying::Global, WRITE_METHODS.to_vec()).ok_or(StartError::RateLimit)?;
+    let read_ip = limiter("read-per-ip", s.rate_read, Keying::ClientIp(trusted), vec![Method::GET, Method::HEAD])
+        .ok_or(StartError::RateLimit)?;
     let doc = ApiDoc::openapi();
     let routes = web::Data::new(RouteTable::from_openapi(&doc));
     let openapi = web::Data::new(OpenApiJson::render(&doc));
@@ -111,10 +89,7 @@ fn serve(
             .app_data(routes.clone())
             .app_data(openapi.clone())
             .app_data(body_limit.clone())
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|e, _| ApiError::not_found(e.to_string()).into()),
-            )
+            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::not_found(e.to_string()).into()))
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::invalid_field("query", e.to_string()).into()),
@@ -122,12 +97,9 @@ fn serve(
             // One governor per level: actix-governor needs to know the future of the
             // service it wraps is `Unpin`, which an already wrapped App hides.
             .service(
-                web::scope("").wrap(Governor::new(&write_all)).service(
-                    web::scope("")
-                        .wrap(Governor::new(&read_ip))
-                        .configure(http::routes)
-                        .configure(extra),
-                ),
+                web::scope("")
+                    .wrap(Governor::new(&write_all))
+                    .service(web::scope("").wrap(Governor::new(&read_ip)).configure(http::routes).configure(extra)),
             )
             .default_service(web::to(http::not_found))
             .wrap(Governor::new(&write_ip))
@@ -135,10 +107,7 @@ fn serve(
             .wrap(from_fn(middleware::request_context))
     })
     .listen(listener)
-    .map_err(|source| StartError::Bind {
-        addr: ([0, 0, 0, 0], 0).into(),
-        source,
-    })?
+    .map_err(|source| StartError::Bind { addr: ([0, 0, 0, 0], 0).into(), source })?
     .shutdown_timeout(10)
     .run();
     Ok(server)
@@ -156,10 +125,7 @@ fn cors(origins: &[String]) -> Cors {
             header::HeaderName::from_static("idempotency-key"),
             header::HeaderName::from_static("x-request-id"),
         ])
-        .expose_headers([
-            header::HeaderName::from_static("x-request-id"),
-            header::RETRY_AFTER,
-        ])
+        .expose_headers([header::HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
         .max_age(3600);
     for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
         cors = cors.allowed_origin(origin);

@@ -30,12 +30,5 @@ pub fn accounts(store: &Store, admin_keys: AdminKeys) -> AccountService {
 pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<AppState, StoreError> {
     let store = open_store(&settings.store)?;
     let accounts = accounts(&store, AdminKeys::new(settings.admin_keys()));
-    Ok(AppState {
-        settings,
-        log,
-        store,
-        accounts,
-        started_at: SystemClock.now(),
-        started: Instant::now(),
-    })
+    Ok(AppState { settings, log, store, accounts, started_at: SystemClock.now(), started: Instant::now() })
 }

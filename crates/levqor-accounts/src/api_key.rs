@@ -120,29 +120,16 @@ impl NewKeyRequest {
         {
             problems.push(FieldProblem::new("expires_at", "must be in the future"));
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 }
 
 fn random_alphanumeric(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// Generate a key `lq_<8 public>_<32 secret>` for `user_id` (or an admin key for nobody).
-pub fn generate(
-    user_id: Option<UserId>,
-    scope: Scope,
-    request: &NewKeyRequest,
-    now: Timestamp,
-) -> GeneratedKey {
+pub fn generate(user_id: Option<UserId>, scope: Scope, request: &NewKeyRequest, now: Timestamp) -> GeneratedKey {
     let public = random_alphanumeric(PUBLIC_LEN).to_lowercase();
     let secret = format!("{KEY_PREFIX}{public}_{}", random_alphanumeric(SECRET_LEN));
     let record = ApiKeyRecord {
@@ -172,10 +159,7 @@ mod tests {
         let b = generate(None, Scope::Admin, &NewKeyRequest::default(), now);
         assert_ne!(a.secret, b.secret);
         assert!(a.secret.starts_with(&a.record.prefix));
-        assert_eq!(
-            a.secret.len(),
-            KEY_PREFIX.len() + PUBLIC_LEN + 1 + SECRET_LEN
-        );
+        assert_eq!(a.secret.len(), KEY_PREFIX.len() + PUBLIC_LEN + 1 + SECRET_LEN);
         assert!(a.record.hash.ct_eq(&KeyHash::of(&a.secret)));
         assert!(!a.record.hash.ct_eq(&b.record.hash));
         assert!(!format!("{:?}", a.record).contains(&a.secret));
@@ -191,17 +175,11 @@ mod tests {
     #[test]
     fn expiry() {
         let now = Utc::now();
-        let req = NewKeyRequest {
-            label: None,
-            expires_at: Some(now + Duration::hours(1)),
-        };
+        let req = NewKeyRequest { label: None, expires_at: Some(now + Duration::hours(1)) };
         let key = generate(None, Scope::User, &req, now);
         assert!(!key.record.is_expired(now));
         assert!(key.record.is_expired(now + Duration::hours(2)));
-        let past = NewKeyRequest {
-            label: None,
-            expires_at: Some(now - Duration::seconds(1)),
-        };
+        let past = NewKeyRequest { label: None, expires_at: Some(now - Duration::seconds(1)) };
         assert_eq!(past.validate(now).unwrap_err()[0].field, "expires_at");
     }
 

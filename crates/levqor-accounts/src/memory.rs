@@ -17,16 +17,11 @@ pub struct MemoryAccounts {
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StorageError> {
-    m.lock()
-        .map_err(|_| StorageError::Failure("in-memory store poisoned".into()))
+    m.lock().map_err(|_| StorageError::Failure("in-memory store poisoned".into()))
 }
 
 impl UserRepo for MemoryAccounts {
-    fn upsert_by_email(
-        &self,
-        email: &Email,
-        apply: UpsertFn<'_>,
-    ) -> Result<(User, bool), AccountsError> {
+    fn upsert_by_email(&self, email: &Email, apply: UpsertFn<'_>) -> Result<(User, bool), AccountsError> {
         let mut users = lock(&self.users)?;
         let existing = users.values().find(|u| &u.email == email).cloned();
         let created = existing.is_none();
@@ -48,10 +43,7 @@ impl UserRepo for MemoryAccounts {
     }
 
     fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StorageError> {
-        Ok(lock(&self.users)?
-            .values()
-            .find(|u| &u.email == email)
-            .cloned())
+        Ok(lock(&self.users)?.values().find(|u| &u.email == email).cloned())
     }
 }
 
@@ -62,33 +54,19 @@ impl ApiKeyRepo for MemoryAccounts {
     }
 
     fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StorageError> {
-        Ok(lock(&self.keys)?
-            .iter()
-            .find(|k| k.hash.ct_eq(hash))
-            .cloned())
+        Ok(lock(&self.keys)?.iter().find(|k| k.hash.ct_eq(hash)).cloned())
     }
 
     fn list_keys(&self, user: Option<&UserId>) -> Result<Vec<ApiKeyRecord>, StorageError> {
-        let mut keys: Vec<_> = lock(&self.keys)?
-            .iter()
-            .filter(|k| user.is_none() || k.user_id.as_ref() == user)
-            .cloned()
-            .collect();
+        let mut keys: Vec<_> =
+            lock(&self.keys)?.iter().filter(|k| user.is_none() || k.user_id.as_ref() == user).cloned().collect();
         keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         Ok(keys)
     }
 
-    fn revoke_key(
-        &self,
-        id: &ApiKeyId,
-        user: Option<&UserId>,
-        now: Timestamp,
-    ) -> Result<bool, StorageError> {
+    fn revoke_key(&self, id: &ApiKeyId, user: Option<&UserId>, now: Timestamp) -> Result<bool, StorageError> {
         let mut keys = lock(&self.keys)?;
-        match keys
-            .iter_mut()
-            .find(|k| &k.id == id && (user.is_none() || k.user_id.as_ref() == user))
-        {
+        match keys.iter_mut().find(|k| &k.id == id && (user.is_none() || k.user_id.as_ref() == user)) {
             Some(k) => {
                 if k.revoked_at.is_none() {
                     k.revoked_at = Some(now);

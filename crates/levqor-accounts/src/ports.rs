@@ -16,11 +16,7 @@ pub type UpdateFn<'a> = &'a dyn Fn(User) -> Result<User, AccountsError>;
 pub trait UserRepo: Send + Sync {
     /// Atomically read the user with `email`, compute its new state and write it.
     /// Returns the stored user and whether it was created.
-    fn upsert_by_email(
-        &self,
-        email: &Email,
-        apply: UpsertFn<'_>,
-    ) -> Result<(User, bool), AccountsError>;
+    fn upsert_by_email(&self, email: &Email, apply: UpsertFn<'_>) -> Result<(User, bool), AccountsError>;
     /// Atomically read, change and write one user; `NotFound` if there is none.
     fn update_user(&self, id: &UserId, apply: UpdateFn<'_>) -> Result<User, AccountsError>;
     fn get_user(&self, id: &UserId) -> Result<Option<User>, StorageError>;
@@ -33,11 +29,6 @@ pub trait ApiKeyRepo: Send + Sync {
     /// Keys of one user, or every key when `user` is `None`; newest first.
     fn list_keys(&self, user: Option<&UserId>) -> Result<Vec<ApiKeyRecord>, StorageError>;
     /// Revoke a key (of `user`, when given). `false` if there was no such key.
-    fn revoke_key(
-        &self,
-        id: &ApiKeyId,
-        user: Option<&UserId>,
-        now: Timestamp,
-    ) -> Result<bool, StorageError>;
+    fn revoke_key(&self, id: &ApiKeyId, user: Option<&UserId>, now: Timestamp) -> Result<bool, StorageError>;
     fn touch_key(&self, id: &ApiKeyId, now: Timestamp) -> Result<(), StorageError>;
 }

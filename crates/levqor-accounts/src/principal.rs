@@ -20,20 +20,14 @@ impl Principal {
     }
 
     pub fn require_admin(&self) -> Result<(), AccountsError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(AccountsError::Forbidden("this endpoint needs an admin key"))
-        }
+        if self.is_admin() { Ok(()) } else { Err(AccountsError::Forbidden("this endpoint needs an admin key")) }
     }
 
     /// The caller's own user id; admin keys belong to no user.
     pub fn require_user(&self) -> Result<&UserId, AccountsError> {
         match self {
             Principal::User { user_id, .. } => Ok(user_id),
-            Principal::Admin { .. } => {
-                Err(AccountsError::Forbidden("this endpoint needs a user's key"))
-            }
+            Principal::Admin { .. } => Err(AccountsError::Forbidden("this endpoint needs a user's key")),
         }
     }
 
@@ -63,9 +57,7 @@ impl AdminKeys {
 
     /// Compares against every configured key without stopping at the first match.
     pub fn matches(&self, presented: &KeyHash) -> bool {
-        self.0
-            .iter()
-            .fold(false, |found, k| k.ct_eq(presented) | found)
+        self.0.iter().fold(false, |found, k| k.ct_eq(presented) | found)
     }
 }
 
@@ -77,16 +69,10 @@ mod tests {
     fn users_see_only_themselves() {
         let me = UserId::new();
         let other = UserId::new();
-        let p = Principal::User {
-            user_id: me.clone(),
-            key_id: ApiKeyId::new(),
-        };
+        let p = Principal::User { user_id: me.clone(), key_id: ApiKeyId::new() };
         assert!(p.may_access_user(&me).is_ok());
         assert_eq!(p.may_access_user(&other), Err(AccountsError::NotFound));
-        assert!(matches!(
-            p.require_admin(),
-            Err(AccountsError::Forbidden(_))
-        ));
+        assert!(matches!(p.require_admin(), Err(AccountsError::Forbidden(_))));
         assert_eq!(p.require_user().unwrap(), &me);
     }
 
@@ -100,10 +86,7 @@ mod tests {
 
     #[test]
     fn admin_keys_match_only_configured_keys() {
-        let keys = AdminKeys::new([
-            "first-key-aaaaaaaaaaaaaaaaaaaa",
-            "second-key-bbbbbbbbbbbbbbbbbbb",
-        ]);
+        let keys = AdminKeys::new(["first-key-aaaaaaaaaaaaaaaaaaaa", "second-key-bbbbbbbbbbbbbbbbbbb"]);
         assert!(keys.matches(&KeyHash::of("second-key-bbbbbbbbbbbbbbbbbbb")));
         assert!(!keys.matches(&KeyHash::of("first-key")));
         assert!(AdminKeys::default().is_empty());

@@ -30,20 +30,11 @@ impl AccountService {
         clock: Arc<dyn Clock>,
         admin_keys: AdminKeys,
     ) -> Self {
-        Self {
-            users,
-            keys,
-            clock,
-            admin_keys,
-        }
+        Self { users, keys, clock, admin_keys }
     }
 
     /// Create the user with `email` or update it. Returns the user and whether it was created.
-    pub fn upsert(
-        &self,
-        email: &Email,
-        changes: &ProfileChanges,
-    ) -> Result<(User, bool), AccountsError> {
+    pub fn upsert(&self, email: &Email, changes: &ProfileChanges) -> Result<(User, bool), AccountsError> {
         changes.validate().map_err(AccountsError::Invalid)?;
         let now = self.clock.now();
         self.users.upsert_by_email(email, &|existing| {
@@ -61,26 +52,16 @@ impl AccountService {
     }
 
     pub fn lookup(&self, caller: &Principal, email: &Email) -> Result<User, AccountsError> {
-        let user = self
-            .users
-            .find_user_by_email(email)?
-            .ok_or(AccountsError::NotFound)?;
+        let user = self.users.find_user_by_email(email)?.ok_or(AccountsError::NotFound)?;
         caller.may_access_user(&user.id)?;
         Ok(user)
     }
 
-    pub fn patch(
-        &self,
-        caller: &Principal,
-        id: &UserId,
-        changes: &ProfileChanges,
-    ) -> Result<User, AccountsError> {
+    pub fn patch(&self, caller: &Principal, id: &UserId, changes: &ProfileChanges) -> Result<User, AccountsError> {
         caller.may_access_user(id)?;
         changes.validate().map_err(AccountsError::Invalid)?;
         let now = self.clock.now();
-        self.users.update_user(id, &|user| {
-            changes.apply(user, now).map_err(AccountsError::Invalid)
-        })
+        self.users.update_user(id, &|user| changes.apply(user, now).map_err(AccountsError::Invalid))
     }
 
     /// A new user-scoped key for `user`. Shown once: only its hash is stored.
@@ -109,23 +90,12 @@ impl AccountService {
     }
 
     /// A new user key for the user with `email` (for the operator's CLI).
-    pub fn create_key_for_email(
-        &self,
-        email: &Email,
-        request: &NewKeyRequest,
-    ) -> Result<GeneratedKey, AccountsError> {
-        let user = self
-            .users
-            .find_user_by_email(email)?
-            .ok_or(AccountsError::NotFound)?;
+    pub fn create_key_for_email(&self, email: &Email, request: &NewKeyRequest) -> Result<GeneratedKey, AccountsError> {
+        let user = self.users.find_user_by_email(email)?.ok_or(AccountsError::NotFound)?;
         self.create_user_key(&Principal::Admin { key_id: None }, &user.id, request)
     }
 
-    pub fn list_keys(
-        &self,
-        caller: &Principal,
-        user: &UserId,
-    ) -> Result<Vec<ApiKeyRecord>, AccountsError> {
+    pub fn list_keys(&self, caller: &Principal, user: &UserId) -> Result<Vec<ApiKeyRecord>, AccountsError> {
         caller.may_access_user(user)?;
         self.users.get_user(user)?.ok_or(AccountsError::NotFound)?;
         Ok(self.keys.list_keys(Some(user))?)
@@ -136,27 +106,14 @@ impl AccountService {
         Ok(self.keys.list_keys(None)?)
     }
 
-    pub fn revoke_key(
-        &self,
-        caller: &Principal,
-        user: &UserId,
-        key: &ApiKeyId,
-    ) -> Result<(), AccountsError> {
+    pub fn revoke_key(&self, caller: &Principal, user: &UserId, key: &ApiKeyId) -> Result<(), AccountsError> {
         caller.may_access_user(user)?;
-        if self.keys.revoke_key(key, Some(user), self.clock.now())? {
-            Ok(())
-        } else {
-            Err(AccountsError::NotFound)
-        }
+        if self.keys.revoke_key(key, Some(user), self.clock.now())? { Ok(()) } else { Err(AccountsError::NotFound) }
     }
 
     /// Revoke any stored key by id (for the operator's CLI).
     pub fn revoke_any_key(&self, key: &ApiKeyId) -> Result<(), AccountsError> {
-        if self.keys.revoke_key(key, None, self.clock.now())? {
-            Ok(())
-        } else {
-            Err(AccountsError::NotFound)
-        }
+        if self.keys.revoke_key(key, None, self.clock.now())? { Ok(()) } else { Err(AccountsError::NotFound) }
     }
 
     /// Whether any admin access is possible from configuration alone.
@@ -176,10 +133,7 @@ impl AccountService {
         if self.admin_keys.matches(&hash) {
             return Ok(Principal::Admin { key_id: None });
         }
-        let record = self
-            .keys
-            .find_key_by_hash(&hash)?
-            .ok_or(AuthError::Invalid)?;
+        let record = self.keys.find_key_by_hash(&hash)?.ok_or(AuthError::Invalid)?;
         if !record.hash.ct_eq(&hash) {
             return Err(AuthError::Invalid);
         }
@@ -190,20 +144,12 @@ impl AccountService {
         if record.is_expired(now) {
             return Err(AuthError::Expired);
         }
-        if record
-            .last_used_at
-            .is_none_or(|at| now - at >= LAST_USED_GRANULARITY)
-        {
+        if record.last_used_at.is_none_or(|at| now - at >= LAST_USED_GRANULARITY) {
             self.keys.touch_key(&record.id, now)?;
         }
         match (record.scope, record.user_id) {
-            (Scope::Admin, _) => Ok(Principal::Admin {
-                key_id: Some(record.id),
-            }),
-            (Scope::User, Some(user_id)) => Ok(Principal::User {
-                user_id,
-                key_id: record.id,
-            }),
+            (Scope::Admin, _) => Ok(Principal::Admin { key_id: Some(record.id) }),
+            (Scope::User, Some(user_id)) => Ok(Principal::User { user_id, key_id: record.id }),
             (Scope::User, None) => Err(AuthError::Invalid),
         }
     }
@@ -235,25 +181,11 @@ mod tests {
     #[test]
     fn upsert_is_idempotent_by_email() {
         let (svc, _) = service();
-        let (a, created) = svc
-            .upsert(
-                &email("A@x.io"),
-                &ProfileChanges {
-                    name: Some("A".into()),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+        let (a, created) =
+            svc.upsert(&email("A@x.io"), &ProfileChanges { name: Some("A".into()), ..Default::default() }).unwrap();
         assert!(created);
-        let (b, created) = svc
-            .upsert(
-                &email("a@x.io"),
-                &ProfileChanges {
-                    name: Some("B".into()),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+        let (b, created) =
+            svc.upsert(&email("a@x.io"), &ProfileChanges { name: Some("B".into()), ..Default::default() }).unwrap();
         assert!(!created);
         assert_eq!(a.id, b.id);
         assert_eq!(b.name.as_deref(), Some("B"));
@@ -264,24 +196,11 @@ mod tests {
         let (svc, _) = service();
         let meta = |v: serde_json::Value| v.as_object().cloned();
         let (u, _) = svc
-            .upsert(
-                &email("m@x.io"),
-                &ProfileChanges {
-                    meta: meta(json!({"a": 1, "b": 2})),
-                    ..Default::default()
-                },
-            )
+            .upsert(&email("m@x.io"), &ProfileChanges { meta: meta(json!({"a": 1, "b": 2})), ..Default::default() })
             .unwrap();
         let admin = Principal::Admin { key_id: None };
         let u = svc
-            .patch(
-                &admin,
-                &u.id,
-                &ProfileChanges {
-                    meta: meta(json!({"b": null, "c": 3})),
-                    ..Default::default()
-                },
-            )
+            .patch(&admin, &u.id, &ProfileChanges { meta: meta(json!({"b": null, "c": 3})), ..Default::default() })
             .unwrap();
         assert_eq!(serde_json::Value::Object(u.meta), json!({"a": 1, "c": 3}));
     }
@@ -289,18 +208,13 @@ mod tests {
     #[test]
     fn keys_authenticate_until_revoked_or_expired() {
         let (svc, clock) = service();
-        let (u, _) = svc
-            .upsert(&email("k@x.io"), &ProfileChanges::default())
-            .unwrap();
+        let (u, _) = svc.upsert(&email("k@x.io"), &ProfileChanges::default()).unwrap();
         let admin = Principal::Admin { key_id: None };
         let key = svc
             .create_user_key(
                 &admin,
                 &u.id,
-                &NewKeyRequest {
-                    label: None,
-                    expires_at: Some(clock.now() + Duration::hours(1)),
-                },
+                &NewKeyRequest { label: None, expires_at: Some(clock.now() + Duration::hours(1)) },
             )
             .unwrap();
         let me = svc.authenticate(&key.secret).unwrap();
@@ -309,9 +223,7 @@ mod tests {
         clock.advance(Duration::hours(2));
         assert_eq!(svc.authenticate(&key.secret), Err(AuthError::Expired));
 
-        let key2 = svc
-            .create_user_key(&me, &u.id, &NewKeyRequest::default())
-            .unwrap();
+        let key2 = svc.create_user_key(&me, &u.id, &NewKeyRequest::default()).unwrap();
         assert!(svc.authenticate(&key2.secret).is_ok());
         svc.revoke_key(&me, &u.id, &key2.record.id).unwrap();
         assert_eq!(svc.authenticate(&key2.secret), Err(AuthError::Revoked));
@@ -320,11 +232,7 @@ mod tests {
     #[test]
     fn configured_and_stored_admin_keys_are_admins() {
         let (svc, _) = service();
-        assert!(
-            svc.authenticate("env-admin-key-0123456789abcdef")
-                .unwrap()
-                .is_admin()
-        );
+        assert!(svc.authenticate("env-admin-key-0123456789abcdef").unwrap().is_admin());
         let stored = svc.create_admin_key(&NewKeyRequest::default()).unwrap();
         assert!(svc.authenticate(&stored.secret).unwrap().is_admin());
         assert_eq!(svc.authenticate(""), Err(AuthError::Missing));
@@ -334,23 +242,14 @@ mod tests {
     fn users_cannot_touch_other_users() {
         let (svc, _) = service();
         let admin = Principal::Admin { key_id: None };
-        let (a, _) = svc
-            .upsert(&email("a@x.io"), &ProfileChanges::default())
-            .unwrap();
-        let (b, _) = svc
-            .upsert(&email("b@x.io"), &ProfileChanges::default())
-            .unwrap();
-        let key_a = svc
-            .create_user_key(&admin, &a.id, &NewKeyRequest::default())
-            .unwrap();
+        let (a, _) = svc.upsert(&email("a@x.io"), &ProfileChanges::default()).unwrap();
+        let (b, _) = svc.upsert(&email("b@x.io"), &ProfileChanges::default()).unwrap();
+        let key_a = svc.create_user_key(&admin, &a.id, &NewKeyRequest::default()).unwrap();
         let as_a = svc.authenticate(&key_a.secret).unwrap();
         assert_eq!(svc.get(&as_a, &b.id), Err(AccountsError::NotFound));
         assert_eq!(svc.lookup(&as_a, &b.email), Err(AccountsError::NotFound));
         assert_eq!(svc.list_keys(&as_a, &b.id), Err(AccountsError::NotFound));
-        assert!(
-            svc.create_user_key(&as_a, &b.id, &NewKeyRequest::default())
-                .is_err()
-        );
+        assert!(svc.create_user_key(&as_a, &b.id, &NewKeyRequest::default()).is_err());
         assert!(svc.get(&as_a, &a.id).is_ok());
     }
 }

@@ -51,17 +51,12 @@ impl Locale {
         let tag = raw.trim();
         let mut parts = tag.split(['-', '_']);
         let lang = parts.next().unwrap_or_default();
-        let lang_ok =
-            (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic());
-        let rest_ok = parts
-            .all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        let lang_ok = (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic());
+        let rest_ok = parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
         if lang_ok && rest_ok && tag.len() <= 35 {
             Ok(Self(tag.replace('_', "-")))
         } else {
-            Err(format!(
-                "`{}` is not a language tag like `en` or `en-GB`",
-                raw.chars().take(40).collect::<String>()
-            ))
+            Err(format!("`{}` is not a language tag like `en` or `en-GB`", raw.chars().take(40).collect::<String>()))
         }
     }
 
@@ -120,25 +115,15 @@ impl ProfileChanges {
             if name.trim().is_empty() {
                 problems.push(FieldProblem::new("name", "must not be blank"));
             } else if name.chars().count() > MAX_NAME_CHARS {
-                problems.push(FieldProblem::new(
-                    "name",
-                    format!("must be at most {MAX_NAME_CHARS} characters"),
-                ));
+                problems.push(FieldProblem::new("name", format!("must be at most {MAX_NAME_CHARS} characters")));
             }
         }
         if let Some(meta) = &self.meta
             && serialized_len(meta) > MAX_META_BYTES
         {
-            problems.push(FieldProblem::new(
-                "meta",
-                format!("must be at most {MAX_META_BYTES} bytes as JSON"),
-            ));
+            problems.push(FieldProblem::new("meta", format!("must be at most {MAX_META_BYTES} bytes as JSON")));
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
 
     /// Apply to an existing user (patch or upsert of a known email).
@@ -183,9 +168,7 @@ impl ProfileChanges {
 }
 
 fn serialized_len(meta: &Meta) -> usize {
-    serde_json::to_vec(meta)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX)
+    serde_json::to_vec(meta).map(|v| v.len()).unwrap_or(usize::MAX)
 }
 
 /// RFC 7386 JSON merge patch of `patch` into `target`.
@@ -224,16 +207,9 @@ mod tests {
 
     #[test]
     fn meta_is_merged_not_replaced() {
-        let mut meta =
-            obj(json!({"plan": "free", "prefs": {"theme": "dark", "tz": "UTC"}, "old": 1}));
-        merge_patch(
-            &mut meta,
-            &obj(json!({"prefs": {"theme": "light"}, "old": null, "new": true})),
-        );
-        assert_eq!(
-            Value::Object(meta),
-            json!({"plan": "free", "prefs": {"theme": "light", "tz": "UTC"}, "new": true})
-        );
+        let mut meta = obj(json!({"plan": "free", "prefs": {"theme": "dark", "tz": "UTC"}, "old": 1}));
+        merge_patch(&mut meta, &obj(json!({"prefs": {"theme": "light"}, "old": null, "new": true})));
+        assert_eq!(Value::Object(meta), json!({"plan": "free", "prefs": {"theme": "light", "tz": "UTC"}, "new": true}));
     }
 
     #[test]
@@ -247,25 +223,16 @@ mod tests {
 
     #[test]
     fn blank_and_long_names_are_refused() {
-        let blank = ProfileChanges {
-            name: Some("  ".into()),
-            ..Default::default()
-        };
+        let blank = ProfileChanges { name: Some("  ".into()), ..Default::default() };
         assert_eq!(blank.validate().unwrap_err()[0].field, "name");
-        let long = ProfileChanges {
-            name: Some("x".repeat(201)),
-            ..Default::default()
-        };
+        let long = ProfileChanges { name: Some("x".repeat(201)), ..Default::default() };
         assert!(long.validate().is_err());
     }
 
     #[test]
     fn oversized_meta_is_refused() {
         let big = obj(json!({"blob": "x".repeat(MAX_META_BYTES)}));
-        let changes = ProfileChanges {
-            meta: Some(big),
-            ..Default::default()
-        };
+        let changes = ProfileChanges { meta: Some(big), ..Default::default() };
         assert_eq!(changes.validate().unwrap_err()[0].field, "meta");
     }
 

@@ -4,9 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Credits(i64);
 
@@ -47,10 +45,7 @@ mod tests {
     #[test]
     fn arithmetic_is_checked() {
         assert_eq!(Credits::new(i64::MAX).checked_add(Credits::new(1)), None);
-        assert_eq!(
-            Credits::new(5).checked_sub(Credits::new(7)),
-            Some(Credits::new(-2))
-        );
+        assert_eq!(Credits::new(5).checked_sub(Credits::new(7)), Some(Credits::new(-2)));
         assert!(Credits::new(-1).is_negative());
     }
 }

@@ -19,8 +19,6 @@ impl<T> Page<T> {
 
     /// Clamp a caller's requested page size into 1..=MAX_LIMIT.
     pub fn clamp_limit(requested: Option<u32>) -> u32 {
-        requested
-            .unwrap_or(Self::DEFAULT_LIMIT)
-            .clamp(1, Self::MAX_LIMIT)
+        requested.unwrap_or(Self::DEFAULT_LIMIT).clamp(1, Self::MAX_LIMIT)
     }
 }

@@ -27,8 +27,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length, so the fallback is never taken.
-    let mut mac =
-        HmacSha256::new_from_slice(secret).unwrap_or_else(|_| HmacSha256::new(&Default::default()));
+    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| HmacSha256::new(&Default::default()));
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -64,12 +63,8 @@ pub fn verify(
     let mut tags = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", t)) => {
-                timestamp = Some(t.parse::<i64>().map_err(|_| SignatureError::Malformed)?)
-            }
-            Some(("v1", tag)) => {
-                tags.push(hex::decode(tag).map_err(|_| SignatureError::Malformed)?)
-            }
+            Some(("t", t)) => timestamp = Some(t.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
+            Some(("v1", tag)) => tags.push(hex::decode(tag).map_err(|_| SignatureError::Malformed)?),
             _ => {}
         }
     }
@@ -81,14 +76,8 @@ pub fn verify(
     if skew > tolerance.as_secs() {
         return Err(SignatureError::Stale);
     }
-    let matches = tags
-        .iter()
-        .any(|tag| mac(secret, timestamp, body).verify_slice(tag).is_ok());
-    if matches {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    let matches = tags.iter().any(|tag| mac(secret, timestamp, body).verify_slice(tag).is_ok());
+    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 #[derive(Debug, Clone)]
@@ -136,26 +125,17 @@ pub struct CallbackSender {
 impl CallbackSender {
     pub fn new(config: CallbackConfig, clock: Arc<dyn Clock>) -> Result<Self, reqwest::Error> {
         let client = config.targets.client(config.timeout)?;
-        Ok(Self {
-            client,
-            config: Arc::new(config),
-            clock,
-        })
+        Ok(Self { client, config: Arc::new(config), clock })
     }
 
     /// If `job` has ended and has a callback URL, delivers its status document
     /// from a spawned task (on the current tokio runtime) and returns that task.
     pub fn notify(&self, job: &Job) -> Option<JoinHandle<Result<u32, CallbackError>>> {
-        let url = job
-            .callback_url
-            .clone()
-            .filter(|_| job.state.is_terminal())?;
+        let url = job.callback_url.clone().filter(|_| job.state.is_terminal())?;
         // The status document always serializes; an empty body would still be signed.
         let body = serde_json::to_vec(&job.status_doc()).unwrap_or_default();
         let sender = self.clone();
-        Some(tokio::spawn(
-            async move { sender.deliver(&url, body).await },
-        ))
+        Some(tokio::spawn(async move { sender.deliver(&url, body).await }))
     }
 
     /// A [`FinishedHook`] for [`crate::worker::WorkerConfig::on_finished`].
@@ -170,10 +150,7 @@ impl CallbackSender {
     /// 4xx, or an SSRF refusal) or out of attempts. Returns the attempts used.
     pub async fn deliver(&self, url: &str, body: Vec<u8>) -> Result<u32, CallbackError> {
         let url = Url::parse(url).map_err(|e| CallbackError::Refused(e.to_string()))?;
-        self.config
-            .targets
-            .check_literal(&url)
-            .map_err(|e| CallbackError::Refused(e.to_string()))?;
+        self.config.targets.check_literal(&url).map_err(|e| CallbackError::Refused(e.to_string()))?;
         let attempts = self.config.max_attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
@@ -191,9 +168,7 @@ impl CallbackSender {
                 Ok(response) if response.status().is_success() => return Ok(attempt),
                 Ok(response) => {
                     let status = response.status();
-                    let retry = status.is_server_error()
-                        || status.as_u16() == 408
-                        || status.as_u16() == 429;
+                    let retry = status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
                     if !retry {
                         return Err(CallbackError::Rejected(status.as_u16()));
                     }
@@ -207,12 +182,7 @@ impl CallbackSender {
                 }
             }
             if attempt < attempts {
-                tokio::time::sleep(
-                    self.config
-                        .retry_policy
-                        .delay(attempt, RetryPolicy::sample()),
-                )
-                .await;
+                tokio::time::sleep(self.config.retry_policy.delay(attempt, RetryPolicy::sample())).await;
             }
         }
         Err(CallbackError::GaveUp { attempts, last })
@@ -242,35 +212,16 @@ mod tests {
         let header = sign(SECRET, t, b"{\"a\":1}");
         assert!(header.starts_with(&format!("t={t},v1=")));
         assert_eq!(header.len(), format!("t={t},v1=").len() + 64);
-        assert_eq!(
-            verify(SECRET, &header, b"{\"a\":1}", now(), DEFAULT_TOLERANCE),
-            Ok(())
-        );
-        assert_eq!(
-            verify(SECRET, &header, b"{\"a\":2}", now(), DEFAULT_TOLERANCE),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(b"other", &header, b"{\"a\":1}", now(), DEFAULT_TOLERANCE),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(SECRET, &header, b"{\"a\":1}", now(), DEFAULT_TOLERANCE), Ok(()));
+        assert_eq!(verify(SECRET, &header, b"{\"a\":2}", now(), DEFAULT_TOLERANCE), Err(SignatureError::Mismatch));
+        assert_eq!(verify(b"other", &header, b"{\"a\":1}", now(), DEFAULT_TOLERANCE), Err(SignatureError::Mismatch));
         let later = now() + TimeDelta::seconds(301);
-        assert_eq!(
-            verify(SECRET, &header, b"{\"a\":1}", later, DEFAULT_TOLERANCE),
-            Err(SignatureError::Stale)
-        );
+        assert_eq!(verify(SECRET, &header, b"{\"a\":1}", later, DEFAULT_TOLERANCE), Err(SignatureError::Stale));
         for bad in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=zz"] {
-            assert_eq!(
-                verify(SECRET, bad, b"", now(), DEFAULT_TOLERANCE),
-                Err(SignatureError::Malformed),
-                "{bad}"
-            );
+            assert_eq!(verify(SECRET, bad, b"", now(), DEFAULT_TOLERANCE), Err(SignatureError::Malformed), "{bad}");
         }
         let rotated = format!("{header},v1={}", "00".repeat(32));
-        assert_eq!(
-            verify(SECRET, &rotated, b"{\"a\":1}", now(), DEFAULT_TOLERANCE),
-            Ok(())
-        );
+        assert_eq!(verify(SECRET, &rotated, b"{\"a\":1}", now(), DEFAULT_TOLERANCE), Ok(()));
     }
 
     #[test]
@@ -280,10 +231,7 @@ mod tests {
             mac.update(b"1700000000.hello");
             hex::encode(mac.finalize().into_bytes())
         };
-        assert_eq!(
-            sign(SECRET, 1_700_000_000, b"hello"),
-            format!("t=1700000000,v1={expected}")
-        );
+        assert_eq!(sign(SECRET, 1_700_000_000, b"hello"), format!("t=1700000000,v1={expected}"));
     }
 
     fn sender(allow_private: bool) -> CallbackSender {
@@ -301,11 +249,8 @@ mod tests {
 
     fn finished_job(callback_url: &str, state: JobState) -> Job {
         let request: IntakeRequest =
-            serde_json::from_value(json!({"workflow": "echo", "callback_url": callback_url}))
-                .unwrap();
-        let mut job = NewJob::from_intake(UserId::new(), request, now(), &|_| true)
-            .unwrap()
-            .to_job();
+            serde_json::from_value(json!({"workflow": "echo", "callback_url": callback_url})).unwrap();
+        let mut job = NewJob::from_intake(UserId::new(), request, now(), &|_| true).unwrap().to_job();
         job.state = state;
         job.result = Some(json!({"done": true}));
         job
@@ -313,32 +258,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_signed_callback_is_retried_until_accepted() {
-        let (addr, mut seen) = serve(vec![
-            Scripted::new(503, "text/plain", "busy"),
-            Scripted::new(204, "text/plain", ""),
-        ])
-        .await;
+        let (addr, mut seen) =
+            serve(vec![Scripted::new(503, "text/plain", "busy"), Scripted::new(204, "text/plain", "")]).await;
         let job = finished_job(&format!("http://{addr}/hooks/levqor"), JobState::Succeeded);
         let attempts = sender(true).notify(&job).unwrap().await.unwrap();
         assert_eq!(attempts, Ok(2));
 
         for _ in 0..2 {
             let request = seen.recv().await.unwrap();
-            assert_eq!(
-                (request.method.as_str(), request.path.as_str()),
-                ("POST", "/hooks/levqor")
-            );
+            assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/hooks/levqor"));
             assert_eq!(request.headers["content-type"], "application/json");
             let header = &request.headers["x-levqor-signature"];
-            assert_eq!(
-                verify(SECRET, header, &request.body, now(), DEFAULT_TOLERANCE),
-                Ok(())
-            );
+            assert_eq!(verify(SECRET, header, &request.body, now(), DEFAULT_TOLERANCE), Ok(()));
             let doc: JobStatusDoc = serde_json::from_slice(&request.body).unwrap();
-            assert_eq!(
-                (doc.job_id, doc.status),
-                (job.id.clone(), JobState::Succeeded)
-            );
+            assert_eq!((doc.job_id, doc.status), (job.id.clone(), JobState::Succeeded));
             assert_eq!(doc.result, Some(json!({"done": true})));
         }
     }
@@ -347,35 +280,20 @@ mod tests {
     async fn a_client_error_is_not_retried_and_attempts_are_bounded() {
         let (addr, mut seen) = serve(vec![Scripted::new(410, "text/plain", "gone")]).await;
         let job = finished_job(&format!("http://{addr}/"), JobState::Dead);
-        assert_eq!(
-            sender(true).notify(&job).unwrap().await.unwrap(),
-            Err(CallbackError::Rejected(410))
-        );
+        assert_eq!(sender(true).notify(&job).unwrap().await.unwrap(), Err(CallbackError::Rejected(410)));
         assert!(seen.recv().await.is_some());
 
         let (addr, _seen) = serve(vec![Scripted::new(500, "text/plain", "no")]).await;
-        let result = sender(true)
-            .deliver(&format!("http://{addr}/"), b"{}".to_vec())
-            .await;
-        assert!(
-            matches!(result, Err(CallbackError::GaveUp { attempts: 3, .. })),
-            "{result:?}"
-        );
+        let result = sender(true).deliver(&format!("http://{addr}/"), b"{}".to_vec()).await;
+        assert!(matches!(result, Err(CallbackError::GaveUp { attempts: 3, .. })), "{result:?}");
     }
 
     #[tokio::test]
     async fn private_targets_are_refused_unless_allowed() {
         let guarded = sender(false);
-        for url in [
-            "http://127.0.0.1:9/",
-            "http://localhost:9/",
-            "http://[::1]:9/",
-        ] {
+        for url in ["http://127.0.0.1:9/", "http://localhost:9/", "http://[::1]:9/"] {
             let result = guarded.deliver(url, b"{}".to_vec()).await;
-            assert!(
-                matches!(result, Err(CallbackError::Refused(_))),
-                "{url}: {result:?}"
-            );
+            assert!(matches!(result, Err(CallbackError::Refused(_))), "{url}: {result:?}");
         }
     }
 
@@ -383,10 +301,7 @@ mod tests {
     fn only_ended_jobs_with_a_url_are_sent() {
         let sender = sender(true);
         let mut job = finished_job("http://127.0.0.1:9/", JobState::Failed);
-        assert!(
-            sender.notify(&job).is_none(),
-            "failed will retry: not the end"
-        );
+        assert!(sender.notify(&job).is_none(), "failed will retry: not the end");
         job.callback_url = None;
         job.state = JobState::Succeeded;
         assert!(sender.notify(&job).is_none());

@@ -16,9 +16,7 @@ use crate::error::JobsError;
 use crate::id::{JobId, LeaseToken};
 use crate::job::{Job, JobState, Priority};
 use crate::new_job::NewJob;
-use crate::queue::{
-    ClaimRequest, ClaimedJob, Completion, FinishResult, JobFilter, JobQueue, Outcome,
-};
+use crate::queue::{ClaimRequest, ClaimedJob, Completion, FinishResult, JobFilter, JobQueue, Outcome};
 use crate::retry::{Jitter, RetryPolicy};
 
 pub type Case = fn(&dyn JobQueue);
@@ -36,10 +34,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("success_stores_the_result", success_stores_the_result),
     ("retry_back_off", retry_back_off),
     ("dead_after_max_attempts", dead_after_max_attempts),
-    (
-        "non_retryable_failure_is_dead",
-        non_retryable_failure_is_dead,
-    ),
+    ("non_retryable_failure_is_dead", non_retryable_failure_is_dead),
     ("cancel", cancel),
     ("manual_retry", manual_retry),
     ("release_returns_the_job", release_returns_the_job),
@@ -84,10 +79,7 @@ fn at(secs: i64) -> Timestamp {
 
 /// Exact back-off (1 s, 2 s, 4 s …) so cases can check `run_at`.
 pub fn exact_policy() -> RetryPolicy {
-    RetryPolicy {
-        jitter: Jitter::None,
-        ..RetryPolicy::default()
-    }
+    RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() }
 }
 
 /// A queued `echo` job of `owner`, created at `t0 + created`.
@@ -119,11 +111,7 @@ fn claim_at(q: &dyn JobQueue, limit: u32, now: Timestamp) -> Vec<ClaimedJob> {
 
 fn claim_one(q: &dyn JobQueue, now: Timestamp) -> ClaimedJob {
     let mut claimed = claim_at(q, 1, now);
-    assert_eq!(
-        claimed.len(),
-        1,
-        "expected one job to be claimable at {now}"
-    );
+    assert_eq!(claimed.len(), 1, "expected one job to be claimable at {now}");
     claimed.remove(0)
 }
 
@@ -132,14 +120,8 @@ fn get(q: &dyn JobQueue, id: &JobId) -> Job {
 }
 
 fn fail(q: &dyn JobQueue, c: &ClaimedJob, retryable: bool, now: Timestamp) -> Job {
-    let outcome = Outcome::Failed {
-        error: "boom".into(),
-        retryable,
-    };
-    match q
-        .complete(&c.job.id, &c.lease_token, &outcome, &exact_policy(), now)
-        .unwrap()
-    {
+    let outcome = Outcome::Failed { error: "boom".into(), retryable };
+    match q.complete(&c.job.id, &c.lease_token, &outcome, &exact_policy(), now).unwrap() {
         FinishResult::Finished(job) => *job,
         FinishResult::Stale => panic!("the lease holder's finish was refused"),
     }
@@ -171,41 +153,17 @@ pub fn enqueue_batch_stores_all(q: &dyn JobQueue) {
 
 pub fn claim_order(q: &dyn JobQueue) {
     let owner = UserId::new();
-    let old_low = NewJob {
-        priority: Priority::Low,
-        ..new_job(&owner, 0)
-    };
+    let old_low = NewJob { priority: Priority::Low, ..new_job(&owner, 0) };
     let normal_late = new_job(&owner, 5);
     let normal_early = new_job(&owner, 3);
-    let high = NewJob {
-        priority: Priority::High,
-        ..new_job(&owner, 9)
-    };
+    let high = NewJob { priority: Priority::High, ..new_job(&owner, 9) };
     // Same run_at as normal_early, created later: age breaks the tie.
-    let normal_early_younger = NewJob {
-        created_at: at(4),
-        ..new_job(&owner, 3)
-    };
-    for job in [
-        &old_low,
-        &normal_late,
-        &normal_early,
-        &high,
-        &normal_early_younger,
-    ] {
+    let normal_early_younger = NewJob { created_at: at(4), ..new_job(&owner, 3) };
+    for job in [&old_low, &normal_late, &normal_early, &high, &normal_early_younger] {
         q.enqueue(job).unwrap();
     }
-    let order: Vec<JobId> = claim_at(q, 10, at(10))
-        .into_iter()
-        .map(|c| c.job.id)
-        .collect();
-    let expected = [
-        &high,
-        &normal_early,
-        &normal_early_younger,
-        &normal_late,
-        &old_low,
-    ];
+    let order: Vec<JobId> = claim_at(q, 10, at(10)).into_iter().map(|c| c.job.id).collect();
+    let expected = [&high, &normal_early, &normal_early_younger, &normal_late, &old_low];
     assert_eq!(order, expected.map(|j| j.id.clone()));
 }
 
@@ -218,10 +176,7 @@ pub fn claim_skips_jobs_not_due(q: &dyn JobQueue) {
     let first = claim_at(q, 10, at(1));
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].job.id, now.id);
-    assert!(
-        claim_at(q, 10, at(2)).is_empty(),
-        "a running job is not claimed twice"
-    );
+    assert!(claim_at(q, 10, at(2)).is_empty(), "a running job is not claimed twice");
     assert_eq!(claim_at(q, 10, at(60)).len(), 1);
 }
 
@@ -243,10 +198,7 @@ pub fn heartbeat_extends_the_lease(q: &dyn JobQueue) {
     q.enqueue(&new_job(&UserId::new(), 0)).unwrap();
     let c = claim_one(q, at(0));
     assert!(q.heartbeat(&c.job.id, &c.lease_token, at(90)).unwrap());
-    assert!(
-        !q.heartbeat(&c.job.id, &LeaseToken::generate(), at(200))
-            .unwrap()
-    );
+    assert!(!q.heartbeat(&c.job.id, &LeaseToken::generate(), at(200)).unwrap());
     assert!(!q.heartbeat(&JobId::new(), &c.lease_token, at(200)).unwrap());
     assert_eq!(get(q, &c.job.id).lease_expires_at, Some(at(90)));
     assert_eq!(q.rescue_expired(&exact_policy(), at(60), 100).unwrap(), 0);
@@ -260,18 +212,11 @@ pub fn lease_expiry_and_rescue(q: &dyn JobQueue) {
     assert_eq!(q.rescue_expired(&exact_policy(), at(30), 100).unwrap(), 1);
     let rescued = get(q, &c.job.id);
     assert_eq!(rescued.state, JobState::Failed);
-    assert_eq!(
-        rescued.run_at,
-        at(31),
-        "retried after the first back-off (1 s)"
-    );
+    assert_eq!(rescued.run_at, at(31), "retried after the first back-off (1 s)");
     assert_eq!(rescued.lease_token, None);
     assert!(rescued.error.is_some());
     assert!(!q.heartbeat(&c.job.id, &c.lease_token, at(40)).unwrap());
-    assert!(
-        claim_at(q, 10, at(30)).is_empty(),
-        "not before its back-off"
-    );
+    assert!(claim_at(q, 10, at(30)).is_empty(), "not before its back-off");
     let again = claim_one(q, at(31));
     assert_eq!(again.job.attempts, 2);
     assert_ne!(again.lease_token, c.lease_token);
@@ -283,51 +228,31 @@ pub fn stale_finish_refused(q: &dyn JobQueue) {
     q.rescue_expired(&exact_policy(), at(30), 100).unwrap();
     let new = claim_one(q, at(31));
     let done = Outcome::Succeeded(json!("late"));
-    let result = q
-        .complete(
-            &old.job.id,
-            &old.lease_token,
-            &done,
-            &exact_policy(),
-            at(32),
-        )
-        .unwrap();
+    let result = q.complete(&old.job.id, &old.lease_token, &done, &exact_policy(), at(32)).unwrap();
     assert_eq!(result, FinishResult::Stale);
     let job = get(q, &old.job.id);
     assert_eq!((job.state, job.result), (JobState::Running, None));
     assert!(!q.release(&old.job.id, &old.lease_token, at(32)).unwrap());
-    assert_eq!(
-        get(q, &new.job.id).lease_token.as_ref(),
-        Some(&new.lease_token)
-    );
+    assert_eq!(get(q, &new.job.id).lease_token.as_ref(), Some(&new.lease_token));
 }
 
 pub fn success_stores_the_result(q: &dyn JobQueue) {
     q.enqueue(&new_job(&UserId::new(), 0)).unwrap();
     let c = claim_one(q, at(0));
     let done = Outcome::Succeeded(json!({"ok": true}));
-    let result = q
-        .complete(&c.job.id, &c.lease_token, &done, &exact_policy(), at(2))
-        .unwrap();
-    let FinishResult::Finished(job) = result else {
-        panic!("refused")
-    };
+    let result = q.complete(&c.job.id, &c.lease_token, &done, &exact_policy(), at(2)).unwrap();
+    let FinishResult::Finished(job) = result else { panic!("refused") };
     assert_eq!(job.state, JobState::Succeeded);
     assert_eq!(job.result, Some(json!({"ok": true})));
     assert_eq!(job.finished_at, Some(at(2)));
     assert_eq!(job.lease_token, None);
     assert_eq!(get(q, &c.job.id), *job);
-    let twice = q
-        .complete(&c.job.id, &c.lease_token, &done, &exact_policy(), at(3))
-        .unwrap();
+    let twice = q.complete(&c.job.id, &c.lease_token, &done, &exact_policy(), at(3)).unwrap();
     assert_eq!(twice, FinishResult::Stale, "finished exactly once");
 }
 
 pub fn retry_back_off(q: &dyn JobQueue) {
-    let new = NewJob {
-        max_attempts: 5,
-        ..new_job(&UserId::new(), 0)
-    };
+    let new = NewJob { max_attempts: 5, ..new_job(&UserId::new(), 0) };
     q.enqueue(&new).unwrap();
     let c1 = claim_one(q, at(0));
     let failed = fail(q, &c1, true, at(10));
@@ -341,17 +266,11 @@ pub fn retry_back_off(q: &dyn JobQueue) {
 }
 
 pub fn dead_after_max_attempts(q: &dyn JobQueue) {
-    let new = NewJob {
-        max_attempts: 2,
-        ..new_job(&UserId::new(), 0)
-    };
+    let new = NewJob { max_attempts: 2, ..new_job(&UserId::new(), 0) };
     q.enqueue(&new).unwrap();
     fail(q, &claim_one(q, at(0)), true, at(1));
     let dead = fail(q, &claim_one(q, at(2)), true, at(3));
-    assert_eq!(
-        (dead.state, dead.attempts, dead.finished_at),
-        (JobState::Dead, 2, Some(at(3)))
-    );
+    assert_eq!((dead.state, dead.attempts, dead.finished_at), (JobState::Dead, 2, Some(at(3))));
     assert!(claim_at(q, 10, at(10_000)).is_empty());
 }
 
@@ -367,78 +286,35 @@ pub fn cancel(q: &dyn JobQueue) {
     let running = new_job(&owner, 1);
     q.enqueue(&queued).unwrap();
     q.enqueue(&running).unwrap();
-    assert_eq!(
-        q.cancel(&UserId::new(), &queued.id, at(2)),
-        Err(JobsError::NotFound)
-    );
-    assert_eq!(
-        q.cancel(&owner, &JobId::new(), at(2)),
-        Err(JobsError::NotFound)
-    );
+    assert_eq!(q.cancel(&UserId::new(), &queued.id, at(2)), Err(JobsError::NotFound));
+    assert_eq!(q.cancel(&owner, &JobId::new(), at(2)), Err(JobsError::NotFound));
 
     let cancelled = q.cancel(&owner, &queued.id, at(2)).unwrap();
-    assert_eq!(
-        (cancelled.state, cancelled.finished_at),
-        (JobState::Cancelled, Some(at(2)))
-    );
+    assert_eq!((cancelled.state, cancelled.finished_at), (JobState::Cancelled, Some(at(2))));
 
     let c = claim_one(q, at(3));
     assert_eq!(c.job.id, running.id);
-    assert_eq!(
-        q.cancel(&owner, &running.id, at(4)).unwrap().state,
-        JobState::Cancelled
-    );
+    assert_eq!(q.cancel(&owner, &running.id, at(4)).unwrap().state, JobState::Cancelled);
     assert!(!q.heartbeat(&c.job.id, &c.lease_token, at(5)).unwrap());
-    let late = q.complete(
-        &c.job.id,
-        &c.lease_token,
-        &Outcome::Succeeded(json!(1)),
-        &exact_policy(),
-        at(5),
-    );
+    let late = q.complete(&c.job.id, &c.lease_token, &Outcome::Succeeded(json!(1)), &exact_policy(), at(5));
     assert_eq!(late.unwrap(), FinishResult::Stale);
     assert_eq!(get(q, &running.id).state, JobState::Cancelled);
-    assert!(matches!(
-        q.cancel(&owner, &running.id, at(6)),
-        Err(JobsError::Illegal(_))
-    ));
+    assert!(matches!(q.cancel(&owner, &running.id, at(6)), Err(JobsError::Illegal(_))));
 }
 
 pub fn manual_retry(q: &dyn JobQueue) {
     let owner = UserId::new();
-    let new = NewJob {
-        max_attempts: 1,
-        ..new_job(&owner, 0)
-    };
+    let new = NewJob { max_attempts: 1, ..new_job(&owner, 0) };
     q.enqueue(&new).unwrap();
-    assert!(
-        matches!(q.retry(&owner, &new.id, at(1)), Err(JobsError::Illegal(_))),
-        "queued"
-    );
+    assert!(matches!(q.retry(&owner, &new.id, at(1)), Err(JobsError::Illegal(_))), "queued");
     fail(q, &claim_one(q, at(0)), true, at(1));
-    assert_eq!(
-        q.retry(&UserId::new(), &new.id, at(2)),
-        Err(JobsError::NotFound)
-    );
+    assert_eq!(q.retry(&UserId::new(), &new.id, at(2)), Err(JobsError::NotFound));
     let retried = q.retry(&owner, &new.id, at(5)).unwrap();
-    assert_eq!(
-        (retried.state, retried.attempts, retried.run_at),
-        (JobState::Queued, 0, at(5))
-    );
+    assert_eq!((retried.state, retried.attempts, retried.run_at), (JobState::Queued, 0, at(5)));
     assert_eq!(retried.error, None);
     let c = claim_one(q, at(5));
-    q.complete(
-        &c.job.id,
-        &c.lease_token,
-        &Outcome::Succeeded(json!(1)),
-        &exact_policy(),
-        at(6),
-    )
-    .unwrap();
-    assert!(
-        matches!(q.retry(&owner, &new.id, at(7)), Err(JobsError::Illegal(_))),
-        "succeeded"
-    );
+    q.complete(&c.job.id, &c.lease_token, &Outcome::Succeeded(json!(1)), &exact_policy(), at(6)).unwrap();
+    assert!(matches!(q.retry(&owner, &new.id, at(7)), Err(JobsError::Illegal(_))), "succeeded");
 }
 
 pub fn release_returns_the_job(q: &dyn JobQueue) {
@@ -446,10 +322,7 @@ pub fn release_returns_the_job(q: &dyn JobQueue) {
     let c = claim_one(q, at(0));
     assert!(q.release(&c.job.id, &c.lease_token, at(1)).unwrap());
     let job = get(q, &c.job.id);
-    assert_eq!(
-        (job.state, job.attempts, job.lease_token),
-        (JobState::Queued, 0, None)
-    );
+    assert_eq!((job.state, job.attempts, job.lease_token), (JobState::Queued, 0, None));
     assert!(!q.release(&c.job.id, &c.lease_token, at(1)).unwrap());
     assert_eq!(claim_one(q, at(1)).job.attempts, 1);
 }
@@ -471,20 +344,10 @@ pub fn per_owner_limit(q: &dyn JobQueue) {
     let first = q.claim(&request(at(20))).unwrap();
     let owners: Vec<&UserId> = first.iter().map(|c| &c.job.owner).collect();
     assert_eq!(owners, [&busy, &busy, &quiet]);
-    assert!(
-        q.claim(&request(at(20))).unwrap().is_empty(),
-        "the running ones count"
-    );
+    assert!(q.claim(&request(at(20))).unwrap().is_empty(), "the running ones count");
 
     let done = Outcome::Succeeded(json!(null));
-    q.complete(
-        &first[0].job.id,
-        &first[0].lease_token,
-        &done,
-        &exact_policy(),
-        at(21),
-    )
-    .unwrap();
+    q.complete(&first[0].job.id, &first[0].lease_token, &done, &exact_policy(), at(21)).unwrap();
     let next = q.claim(&request(at(21))).unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].job.owner, busy);
@@ -495,10 +358,7 @@ pub fn list_filters_and_pages(q: &dyn JobQueue) {
     let other = UserId::new();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let job = NewJob {
-            workflow: if i % 2 == 0 { "echo" } else { "http.request" }.into(),
-            ..new_job(&owner, i)
-        };
+        let job = NewJob { workflow: if i % 2 == 0 { "echo" } else { "http.request" }.into(), ..new_job(&owner, i) };
         ids.push(job.id.clone());
         q.enqueue(&job).unwrap();
     }
@@ -518,31 +378,16 @@ pub fn list_filters_and_pages(q: &dyn JobQueue) {
     assert_eq!(page3, [ids[0].clone()]);
     assert_eq!(third.next_cursor, None);
 
-    let echo = JobFilter {
-        workflow: Some("echo".into()),
-        ..JobFilter::default()
-    };
+    let echo = JobFilter { workflow: Some("echo".into()), ..JobFilter::default() };
     assert_eq!(q.list(&owner, &echo, None, 50).unwrap().items.len(), 3);
-    let cancelled = JobFilter {
-        state: Some(JobState::Cancelled),
-        ..JobFilter::default()
-    };
+    let cancelled = JobFilter { state: Some(JobState::Cancelled), ..JobFilter::default() };
     let items = q.list(&owner, &cancelled, None, 50).unwrap().items;
-    assert_eq!(
-        items.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
-        [ids[4].clone()]
-    );
-    let both = JobFilter {
-        state: Some(JobState::Queued),
-        workflow: Some("http.request".into()),
-    };
+    assert_eq!(items.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [ids[4].clone()]);
+    let both = JobFilter { state: Some(JobState::Queued), workflow: Some("http.request".into()) };
     assert_eq!(q.list(&owner, &both, None, 50).unwrap().items.len(), 2);
     assert_eq!(q.list(&other, &all, None, 50).unwrap().items.len(), 1);
     let bad = levqor_core::Cursor("garbage".into());
-    assert!(matches!(
-        q.list(&owner, &all, Some(&bad), 2),
-        Err(JobsError::Invalid(_))
-    ));
+    assert!(matches!(q.list(&owner, &all, Some(&bad), 2), Err(JobsError::Invalid(_))));
 }
 
 pub fn counts_per_state(q: &dyn JobQueue) {
@@ -558,15 +403,8 @@ pub fn counts_per_state(q: &dyn JobQueue) {
     let c = claim_one(q, at(101));
     let counts = q.counts(at(102)).unwrap();
     assert_eq!((counts.queued, counts.running, counts.dead), (3, 1, 1));
-    assert_eq!(
-        (counts.succeeded, counts.failed, counts.cancelled),
-        (0, 0, 0)
-    );
-    assert_eq!(
-        counts.oldest_queued_at,
-        Some(at(2)),
-        "the scheduled job is not waiting yet"
-    );
+    assert_eq!((counts.succeeded, counts.failed, counts.cancelled), (0, 0, 0));
+    assert_eq!(counts.oldest_queued_at, Some(at(2)), "the scheduled job is not waiting yet");
     let _ = c;
 }
 
@@ -590,20 +428,13 @@ pub fn complete_batch(q: &dyn JobQueue) {
         Completion {
             id: claimed[2].job.id.clone(),
             lease_token: claimed[2].lease_token.clone(),
-            outcome: Outcome::Failed {
-                error: "no".into(),
-                retryable: true,
-            },
+            outcome: Outcome::Failed { error: "no".into(), retryable: true },
         },
     ];
-    let results = q
-        .complete_batch(&completions, &exact_policy(), at(6))
-        .unwrap();
+    let results = q.complete_batch(&completions, &exact_policy(), at(6)).unwrap();
     assert_eq!(results.len(), 3);
     assert!(matches!(&results[0], FinishResult::Finished(j) if j.state == JobState::Succeeded));
     assert_eq!(results[1], FinishResult::Stale);
-    assert!(
-        matches!(&results[2], FinishResult::Finished(j) if j.state == JobState::Failed && j.run_at == at(7))
-    );
+    assert!(matches!(&results[2], FinishResult::Finished(j) if j.state == JobState::Failed && j.run_at == at(7)));
     assert_eq!(get(q, &claimed[1].job.id).state, JobState::Running);
 }

@@ -39,9 +39,7 @@ impl fmt::Display for JobId {
 impl FromStr for JobId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(s)
-            .map(Self)
-            .map_err(|_| IdError(s.chars().take(64).collect()))
+        uuid::Uuid::parse_str(s).map(Self).map_err(|_| IdError(s.chars().take(64).collect()))
     }
 }
 

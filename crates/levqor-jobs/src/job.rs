@@ -57,10 +57,7 @@ impl JobState {
 
     /// No worker will touch the job again (unless its owner retries it).
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobState::Succeeded | JobState::Dead | JobState::Cancelled
-        )
+        matches!(self, JobState::Succeeded | JobState::Dead | JobState::Cancelled)
     }
 
     /// States a claim may pick up once `run_at` has come: `queued`, and `failed`
@@ -121,10 +118,7 @@ impl Priority {
     }
 
     pub fn parse(s: &str) -> Result<Self, UnknownPriority> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| UnknownPriority(s.chars().take(32).collect()))
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| UnknownPriority(s.chars().take(32).collect()))
     }
 }
 
@@ -206,18 +200,9 @@ mod tests {
 
     #[test]
     fn terminal_and_claimable_states() {
-        let terminal: Vec<_> = JobState::ALL
-            .into_iter()
-            .filter(|s| s.is_terminal())
-            .collect();
-        assert_eq!(
-            terminal,
-            [JobState::Succeeded, JobState::Dead, JobState::Cancelled]
-        );
-        let claimable: Vec<_> = JobState::ALL
-            .into_iter()
-            .filter(|s| s.is_claimable())
-            .collect();
+        let terminal: Vec<_> = JobState::ALL.into_iter().filter(|s| s.is_terminal()).collect();
+        assert_eq!(terminal, [JobState::Succeeded, JobState::Dead, JobState::Cancelled]);
+        let claimable: Vec<_> = JobState::ALL.into_iter().filter(|s| s.is_claimable()).collect();
         assert_eq!(claimable, [JobState::Queued, JobState::Failed]);
     }
 

@@ -64,20 +64,14 @@ pub mod contract;
 #[cfg(test)]
 mod test_support;
 
-pub use callback::{
-    CallbackConfig, CallbackError, CallbackSender, SIGNATURE_HEADER, SignatureError, sign, verify,
-};
+pub use callback::{CallbackConfig, CallbackError, CallbackSender, SIGNATURE_HEADER, SignatureError, sign, verify};
 pub use error::JobsError;
 pub use id::{JobId, LeaseToken};
-pub use idempotency::{
-    Begin, Fingerprint, IdempotencyKey, IdempotencyStore, MemoryIdempotency, StoredResponse,
-};
+pub use idempotency::{Begin, Fingerprint, IdempotencyKey, IdempotencyStore, MemoryIdempotency, StoredResponse};
 pub use job::{Job, JobState, JobStatusDoc, Priority};
 pub use memory::MemoryQueue;
 pub use new_job::{IntakeRequest, NewJob};
-pub use queue::{
-    ClaimRequest, ClaimedJob, Completion, FinishResult, JobFilter, JobQueue, Outcome, QueueCounts,
-};
+pub use queue::{ClaimRequest, ClaimedJob, Completion, FinishResult, JobFilter, JobQueue, Outcome, QueueCounts};
 pub use retry::{Jitter, RetryPolicy};
 pub use rules::{FailurePlan, plan_failure};
 pub use shutdown::Shutdown;

@@ -11,8 +11,7 @@ use crate::id::{JobId, LeaseToken};
 use crate::job::{Job, JobState};
 use crate::new_job::NewJob;
 use crate::queue::{
-    ClaimRequest, ClaimedJob, FinishResult, JobFilter, JobQueue, Outcome, QueueCounts, job_cursor,
-    parse_job_cursor,
+    ClaimRequest, ClaimedJob, FinishResult, JobFilter, JobQueue, Outcome, QueueCounts, job_cursor, parse_job_cursor,
 };
 use crate::retry::RetryPolicy;
 use crate::rules;
@@ -28,21 +27,13 @@ impl MemoryQueue {
     }
 
     fn jobs(&self) -> Result<MutexGuard<'_, HashMap<JobId, Job>>, StorageError> {
-        self.jobs
-            .lock()
-            .map_err(|_| StorageError::Failure("in-memory queue poisoned".into()))
+        self.jobs.lock().map_err(|_| StorageError::Failure("in-memory queue poisoned".into()))
     }
 }
 
 /// The owner's job, or `NotFound` (also for another owner's job).
-fn owned<'a>(
-    jobs: &'a mut HashMap<JobId, Job>,
-    owner: &UserId,
-    id: &JobId,
-) -> Result<&'a mut Job, JobsError> {
-    jobs.get_mut(id)
-        .filter(|job| &job.owner == owner)
-        .ok_or(JobsError::NotFound)
+fn owned<'a>(jobs: &'a mut HashMap<JobId, Job>, owner: &UserId, id: &JobId) -> Result<&'a mut Job, JobsError> {
+    jobs.get_mut(id).filter(|job| &job.owner == owner).ok_or(JobsError::NotFound)
 }
 
 impl JobQueue for MemoryQueue {
@@ -64,10 +55,7 @@ impl JobQueue for MemoryQueue {
 
     fn claim(&self, request: &ClaimRequest) -> Result<Vec<ClaimedJob>, JobsError> {
         let mut jobs = self.jobs()?;
-        let mut due: Vec<&Job> = jobs
-            .values()
-            .filter(|j| rules::is_due(j, request.now))
-            .collect();
+        let mut due: Vec<&Job> = jobs.values().filter(|j| rules::is_due(j, request.now)).collect();
         due.sort_by(|a, b| rules::claim_order(a, b));
 
         let mut running: HashMap<&UserId, u32> = HashMap::new();
@@ -98,20 +86,12 @@ impl JobQueue for MemoryQueue {
             };
             let token = LeaseToken::generate();
             *job = rules::claim(job, token.clone(), request.lease, request.now)?;
-            claimed.push(ClaimedJob {
-                job: job.clone(),
-                lease_token: token,
-            });
+            claimed.push(ClaimedJob { job: job.clone(), lease_token: token });
         }
         Ok(claimed)
     }
 
-    fn heartbeat(
-        &self,
-        id: &JobId,
-        token: &LeaseToken,
-        extend_to: Timestamp,
-    ) -> Result<bool, JobsError> {
+    fn heartbeat(&self, id: &JobId, token: &LeaseToken, extend_to: Timestamp) -> Result<bool, JobsError> {
         let mut jobs = self.jobs()?;
         match jobs.get_mut(id) {
             Some(job) if rules::holds_lease(job, token) => {
@@ -165,20 +145,14 @@ impl JobQueue for MemoryQueue {
         Ok(job.clone())
     }
 
-    fn rescue_expired(
-        &self,
-        policy: &RetryPolicy,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<u32, JobsError> {
+    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<u32, JobsError> {
         let mut jobs = self.jobs()?;
         let mut rescued = 0;
         for job in jobs.values_mut() {
             if rescued >= limit {
                 break;
             }
-            let expired =
-                job.state == JobState::Running && job.lease_expires_at.is_some_and(|at| at <= now);
+            let expired = job.state == JobState::Running && job.lease_expires_at.is_some_and(|at| at <= now);
             if expired {
                 *job = rules::rescue(job, policy, now, RetryPolicy::sample())?;
                 rescued += 1;
@@ -220,11 +194,7 @@ impl JobQueue for MemoryQueue {
         for job in jobs.values() {
             counts.add(job.state, 1);
             if job.state == JobState::Queued && job.run_at <= now {
-                counts.oldest_queued_at = Some(
-                    counts
-                        .oldest_queued_at
-                        .map_or(job.run_at, |o| o.min(job.run_at)),
-                );
+                counts.oldest_queued_at = Some(counts.oldest_queued_at.map_or(job.run_at, |o| o.min(job.run_at)));
             }
         }
         Ok(counts)

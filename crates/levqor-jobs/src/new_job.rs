@@ -73,24 +73,16 @@ impl NewJob {
         if workflow.is_empty() {
             problems.push(FieldProblem::new("workflow", "must not be empty"));
         } else if workflow.chars().count() > MAX_WORKFLOW_CHARS {
-            problems.push(FieldProblem::new(
-                "workflow",
-                format!("must be at most {MAX_WORKFLOW_CHARS} characters"),
-            ));
+            problems.push(FieldProblem::new("workflow", format!("must be at most {MAX_WORKFLOW_CHARS} characters")));
         } else if workflow.chars().any(char::is_control) {
-            problems.push(FieldProblem::new(
-                "workflow",
-                "must not contain control characters",
-            ));
+            problems.push(FieldProblem::new("workflow", "must not contain control characters"));
         } else if !is_known_workflow(&workflow) {
             problems.push(FieldProblem::new("workflow", "is not a known workflow"));
         }
 
         match serde_json::to_vec(&request.payload) {
-            Ok(bytes) if bytes.len() > MAX_PAYLOAD_BYTES => problems.push(FieldProblem::new(
-                "payload",
-                format!("must be at most {MAX_PAYLOAD_BYTES} bytes as JSON"),
-            )),
+            Ok(bytes) if bytes.len() > MAX_PAYLOAD_BYTES => problems
+                .push(FieldProblem::new("payload", format!("must be at most {MAX_PAYLOAD_BYTES} bytes as JSON"))),
             Ok(_) => {}
             Err(_) => problems.push(FieldProblem::new("payload", "is not serializable JSON")),
         }
@@ -99,11 +91,7 @@ impl NewJob {
         if !MAX_ATTEMPTS_RANGE.contains(&max_attempts) {
             problems.push(FieldProblem::new(
                 "max_attempts",
-                format!(
-                    "must be between {} and {}",
-                    MAX_ATTEMPTS_RANGE.start(),
-                    MAX_ATTEMPTS_RANGE.end()
-                ),
+                format!("must be between {} and {}", MAX_ATTEMPTS_RANGE.start(), MAX_ATTEMPTS_RANGE.end()),
             ));
         }
 
@@ -111,11 +99,7 @@ impl NewJob {
         if !TIMEOUT_S_RANGE.contains(&timeout_s) {
             problems.push(FieldProblem::new(
                 "timeout_s",
-                format!(
-                    "must be between {} and {} seconds",
-                    TIMEOUT_S_RANGE.start(),
-                    TIMEOUT_S_RANGE.end()
-                ),
+                format!("must be between {} and {} seconds", TIMEOUT_S_RANGE.start(), TIMEOUT_S_RANGE.end()),
             ));
         }
 
@@ -126,10 +110,7 @@ impl NewJob {
         // A past run_at would jump the queue ahead of older jobs: treat it as "now".
         let run_at = match request.run_at {
             Some(at) if at > now + TimeDelta::days(MAX_SCHEDULE_AHEAD_DAYS) => {
-                problems.push(FieldProblem::new(
-                    "run_at",
-                    format!("must be within {MAX_SCHEDULE_AHEAD_DAYS} days"),
-                ));
+                problems.push(FieldProblem::new("run_at", format!("must be within {MAX_SCHEDULE_AHEAD_DAYS} days")));
                 now
             }
             Some(at) => at.max(now),
@@ -236,8 +217,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let parsed: Result<IntakeRequest, _> =
-            serde_json::from_value(json!({"workflow": "echo", "surprise": 1}));
+        let parsed: Result<IntakeRequest, _> = serde_json::from_value(json!({"workflow": "echo", "surprise": 1}));
         assert!(parsed.is_err());
     }
 
@@ -250,17 +230,12 @@ mod tests {
             "callback_url": "ftp://example.com/x",
         }))
         .unwrap_err();
-        assert_eq!(
-            fields(problems),
-            ["workflow", "max_attempts", "timeout_s", "callback_url"]
-        );
+        assert_eq!(fields(problems), ["workflow", "max_attempts", "timeout_s", "callback_url"]);
     }
 
     #[test]
     fn ranges_are_inclusive() {
-        assert!(
-            validate(json!({"workflow": "echo", "max_attempts": 20, "timeout_s": 3600})).is_ok()
-        );
+        assert!(validate(json!({"workflow": "echo", "max_attempts": 20, "timeout_s": 3600})).is_ok());
         assert!(validate(json!({"workflow": "echo", "max_attempts": 1, "timeout_s": 1})).is_ok());
         assert!(validate(json!({"workflow": "echo", "max_attempts": 21})).is_err());
     }
@@ -275,25 +250,15 @@ mod tests {
     #[test]
     fn workflow_rules() {
         let long = "w".repeat(MAX_WORKFLOW_CHARS + 1);
-        assert_eq!(
-            fields(validate(json!({"workflow": long})).unwrap_err()),
-            ["workflow"]
-        );
+        assert_eq!(fields(validate(json!({"workflow": long})).unwrap_err()), ["workflow"]);
         let unknown = validate(json!({"workflow": "nope"})).unwrap_err();
         assert_eq!(unknown[0].problem, "is not a known workflow");
     }
 
     #[test]
     fn callback_urls_must_be_http() {
-        assert!(
-            validate(json!({"workflow": "echo", "callback_url": "https://example.com/cb"})).is_ok()
-        );
-        for bad in [
-            "not a url",
-            "/relative",
-            "javascript:alert(1)",
-            "https://u:p@example.com/",
-        ] {
+        assert!(validate(json!({"workflow": "echo", "callback_url": "https://example.com/cb"})).is_ok());
+        for bad in ["not a url", "/relative", "javascript:alert(1)", "https://u:p@example.com/"] {
             let problems = validate(json!({"workflow": "echo", "callback_url": bad})).unwrap_err();
             assert_eq!(fields(problems), ["callback_url"], "{bad}");
         }
@@ -303,8 +268,7 @@ mod tests {
     fn run_at_is_clamped_to_now_and_bounded() {
         let past = validate(json!({"workflow": "echo", "run_at": "2001-01-01T00:00:00Z"})).unwrap();
         assert_eq!(past.run_at, now());
-        let later =
-            validate(json!({"workflow": "echo", "run_at": "2030-01-02T00:00:00Z"})).unwrap();
+        let later = validate(json!({"workflow": "echo", "run_at": "2030-01-02T00:00:00Z"})).unwrap();
         assert_eq!(later.run_at, now() + TimeDelta::days(1));
         assert!(validate(json!({"workflow": "echo", "run_at": "2040-01-01T00:00:00Z"})).is_err());
     }

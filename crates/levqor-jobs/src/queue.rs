@@ -103,12 +103,7 @@ pub trait JobQueue: Send + Sync {
 
     /// Extends a held lease. `false` if `token` no longer holds it (the worker
     /// should stop working on the job).
-    fn heartbeat(
-        &self,
-        id: &JobId,
-        token: &LeaseToken,
-        extend_to: Timestamp,
-    ) -> Result<bool, JobsError>;
+    fn heartbeat(&self, id: &JobId, token: &LeaseToken, extend_to: Timestamp) -> Result<bool, JobsError>;
 
     /// Ends an attempt, conditional on `token` holding the lease
     /// ([`crate::rules::finish`] decides the next state).
@@ -128,10 +123,7 @@ pub trait JobQueue: Send + Sync {
         policy: &RetryPolicy,
         now: Timestamp,
     ) -> Result<Vec<FinishResult>, JobsError> {
-        completions
-            .iter()
-            .map(|c| self.complete(&c.id, &c.lease_token, &c.outcome, policy, now))
-            .collect()
+        completions.iter().map(|c| self.complete(&c.id, &c.lease_token, &c.outcome, policy, now)).collect()
     }
 
     /// Gives a held job back to the queue without counting the attempt
@@ -147,12 +139,7 @@ pub trait JobQueue: Send + Sync {
 
     /// Fails (or kills) up to `limit` running jobs whose lease expired at or before
     /// `now` ([`crate::rules::rescue`]); returns how many.
-    fn rescue_expired(
-        &self,
-        policy: &RetryPolicy,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<u32, JobsError>;
+    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<u32, JobsError>;
 
     fn get(&self, id: &JobId) -> Result<Option<Job>, StorageError>;
 
@@ -174,10 +161,7 @@ pub fn job_cursor(job: &JobId) -> Cursor {
 }
 
 pub fn parse_job_cursor(cursor: &Cursor) -> Result<JobId, JobsError> {
-    cursor
-        .0
-        .parse()
-        .map_err(|_| JobsError::invalid("cursor", "is not a cursor from this listing"))
+    cursor.0.parse().map_err(|_| JobsError::invalid("cursor", "is not a cursor from this listing"))
 }
 
 #[cfg(test)]

@@ -28,12 +28,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            base: Duration::from_secs(1),
-            factor: 2.0,
-            cap: Duration::from_secs(600),
-            jitter: Jitter::Full,
-        }
+        Self { base: Duration::from_secs(1), factor: 2.0, cap: Duration::from_secs(600), jitter: Jitter::Full }
     }
 }
 
@@ -43,20 +38,14 @@ impl RetryPolicy {
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
         let secs = self.base.as_secs_f64() * self.factor.max(1.0).powi(exponent);
         // Overflow, NaN and infinity all mean "a very long time": the cap.
-        Duration::try_from_secs_f64(secs)
-            .unwrap_or(self.cap)
-            .min(self.cap)
+        Duration::try_from_secs_f64(secs).unwrap_or(self.cap).min(self.cap)
     }
 
     /// The delay after `attempt` failed attempts, given a uniform sample `unit` in
     /// `[0, 1)`. Pure, so tests (and the store) can reproduce a decision exactly.
     pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
         let ceiling = self.ceiling(attempt);
-        let unit = if unit.is_finite() {
-            unit.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
         match self.jitter {
             Jitter::None => ceiling,
             Jitter::Full => ceiling.mul_f64(unit),
@@ -82,10 +71,7 @@ mod tests {
     use rand::rngs::StdRng;
 
     fn none() -> RetryPolicy {
-        RetryPolicy {
-            jitter: Jitter::None,
-            ..RetryPolicy::default()
-        }
+        RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() }
     }
 
     #[test]
@@ -108,10 +94,7 @@ mod tests {
 
     #[test]
     fn equal_jitter_never_goes_below_half() {
-        let p = RetryPolicy {
-            jitter: Jitter::Equal,
-            ..RetryPolicy::default()
-        };
+        let p = RetryPolicy { jitter: Jitter::Equal, ..RetryPolicy::default() };
         assert_eq!(p.delay(3, 0.0), Duration::from_secs(2));
         assert_eq!(p.delay(3, 1.0), Duration::from_secs(4));
     }
@@ -131,20 +114,11 @@ mod tests {
 
     #[test]
     fn odd_configurations_do_not_panic() {
-        let p = RetryPolicy {
-            factor: f64::NAN,
-            ..none()
-        };
+        let p = RetryPolicy { factor: f64::NAN, ..none() };
         assert!(p.delay(5, 0.5) <= p.cap);
-        let p = RetryPolicy {
-            factor: 0.1,
-            ..none()
-        };
+        let p = RetryPolicy { factor: 0.1, ..none() };
         assert_eq!(p.delay(5, 0.5), Duration::from_secs(1));
-        let p = RetryPolicy {
-            factor: 1e308,
-            ..none()
-        };
+        let p = RetryPolicy { factor: 1e308, ..none() };
         assert_eq!(p.delay(3, 0.5), p.cap);
     }
 }

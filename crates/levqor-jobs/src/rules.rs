@@ -58,12 +58,7 @@ pub fn delta(d: std::time::Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
-pub fn claim(
-    job: &Job,
-    token: LeaseToken,
-    lease: TimeDelta,
-    now: Timestamp,
-) -> Result<Job, IllegalTransition> {
+pub fn claim(job: &Job, token: LeaseToken, lease: TimeDelta, now: Timestamp) -> Result<Job, IllegalTransition> {
     // A failed job whose back-off elapsed is requeued and claimed in one step.
     let from = match job.state {
         JobState::Failed => transition(JobState::Failed, JobEvent::Requeue)?,
@@ -89,10 +84,7 @@ pub fn plan_failure(
     now: Timestamp,
     unit: f64,
 ) -> Result<FailurePlan, IllegalTransition> {
-    let event = JobEvent::Fail {
-        retryable,
-        attempts_left: job.attempts_left(),
-    };
+    let event = JobEvent::Fail { retryable, attempts_left: job.attempts_left() };
     plan(job, event, policy, now, unit)
 }
 
@@ -124,13 +116,7 @@ pub fn finish(
     match outcome {
         Outcome::Succeeded(result) => {
             let state = transition(job.state, JobEvent::Succeed)?;
-            Ok(Job {
-                state,
-                result: Some(result.clone()),
-                error: None,
-                finished_at: Some(now),
-                ..released(job, now)
-            })
+            Ok(Job { state, result: Some(result.clone()), error: None, finished_at: Some(now), ..released(job, now) })
         }
         Outcome::Failed { error, retryable } => {
             let plan = plan_failure(job, *retryable, policy, now, unit)?;
@@ -140,22 +126,10 @@ pub fn finish(
 }
 
 /// The job after its lease ran out without a heartbeat.
-pub fn rescue(
-    job: &Job,
-    policy: &RetryPolicy,
-    now: Timestamp,
-    unit: f64,
-) -> Result<Job, IllegalTransition> {
-    let event = JobEvent::LeaseExpired {
-        attempts_left: job.attempts_left(),
-    };
+pub fn rescue(job: &Job, policy: &RetryPolicy, now: Timestamp, unit: f64) -> Result<Job, IllegalTransition> {
+    let event = JobEvent::LeaseExpired { attempts_left: job.attempts_left() };
     let plan = plan(job, event, policy, now, unit)?;
-    Ok(failed(
-        job,
-        plan,
-        "the worker stopped responding (lease expired)",
-        now,
-    ))
+    Ok(failed(job, plan, "the worker stopped responding (lease expired)", now))
 }
 
 fn failed(job: &Job, plan: FailurePlan, error: &str, now: Timestamp) -> Job {
@@ -170,11 +144,7 @@ fn failed(job: &Job, plan: FailurePlan, error: &str, now: Timestamp) -> Job {
 
 pub fn cancel(job: &Job, now: Timestamp) -> Result<Job, IllegalTransition> {
     let state = transition(job.state, JobEvent::Cancel)?;
-    Ok(Job {
-        state,
-        finished_at: Some(now),
-        ..released(job, now)
-    })
+    Ok(Job { state, finished_at: Some(now), ..released(job, now) })
 }
 
 /// The owner's manual retry: a fresh set of attempts, due now.
@@ -196,21 +166,12 @@ pub fn retry(job: &Job, now: Timestamp) -> Result<Job, IllegalTransition> {
 /// not count against the job.
 pub fn release(job: &Job, now: Timestamp) -> Result<Job, IllegalTransition> {
     let state = transition(job.state, JobEvent::Release)?;
-    Ok(Job {
-        state,
-        attempts: job.attempts.saturating_sub(1),
-        ..released(job, now)
-    })
+    Ok(Job { state, attempts: job.attempts.saturating_sub(1), ..released(job, now) })
 }
 
 /// The job with its lease dropped and `updated_at` bumped.
 fn released(job: &Job, now: Timestamp) -> Job {
-    Job {
-        lease_token: None,
-        lease_expires_at: None,
-        updated_at: now,
-        ..job.clone()
-    }
+    Job { lease_token: None, lease_expires_at: None, updated_at: now, ..job.clone() }
 }
 
 fn truncate(error: &str) -> String {
@@ -236,18 +197,12 @@ mod tests {
 
     fn job(max_attempts: u32) -> Job {
         let request: IntakeRequest =
-            serde_json::from_value(json!({"workflow": "echo", "max_attempts": max_attempts}))
-                .unwrap();
-        NewJob::from_intake(UserId::new(), request, t0(), &|_| true)
-            .unwrap()
-            .to_job()
+            serde_json::from_value(json!({"workflow": "echo", "max_attempts": max_attempts})).unwrap();
+        NewJob::from_intake(UserId::new(), request, t0(), &|_| true).unwrap().to_job()
     }
 
     fn policy() -> RetryPolicy {
-        RetryPolicy {
-            jitter: Jitter::None,
-            ..RetryPolicy::default()
-        }
+        RetryPolicy { jitter: Jitter::None, ..RetryPolicy::default() }
     }
 
     fn claimed(job: &Job) -> Job {
@@ -268,10 +223,7 @@ mod tests {
     #[test]
     fn failures_back_off_then_die() {
         let j = claimed(&job(2));
-        let fail = Outcome::Failed {
-            error: "boom".into(),
-            retryable: true,
-        };
+        let fail = Outcome::Failed { error: "boom".into(), retryable: true };
         let once = finish(&j, &fail, &policy(), t0(), 0.0).unwrap();
         assert_eq!(once.state, JobState::Failed);
         assert_eq!(once.run_at, t0() + TimeDelta::seconds(1));
@@ -280,13 +232,7 @@ mod tests {
         assert!(!is_due(&once, t0()));
         assert!(is_due(&once, once.run_at));
 
-        let again = claim(
-            &once,
-            LeaseToken::generate(),
-            TimeDelta::seconds(30),
-            once.run_at,
-        )
-        .unwrap();
+        let again = claim(&once, LeaseToken::generate(), TimeDelta::seconds(30), once.run_at).unwrap();
         assert_eq!(again.attempts, 2);
         let dead = finish(&again, &fail, &policy(), t0(), 0.0).unwrap();
         assert_eq!(dead.state, JobState::Dead);
@@ -311,18 +257,8 @@ mod tests {
 
     #[test]
     fn success_stores_the_result() {
-        let j = finish(
-            &claimed(&job(3)),
-            &Outcome::Succeeded(json!(1)),
-            &policy(),
-            t0(),
-            0.0,
-        )
-        .unwrap();
-        assert_eq!(
-            (j.state, j.result, j.finished_at),
-            (JobState::Succeeded, Some(json!(1)), Some(t0()))
-        );
+        let j = finish(&claimed(&job(3)), &Outcome::Succeeded(json!(1)), &policy(), t0(), 0.0).unwrap();
+        assert_eq!((j.state, j.result, j.finished_at), (JobState::Succeeded, Some(json!(1)), Some(t0())));
     }
 
     #[test]
@@ -331,17 +267,11 @@ mod tests {
         let rescued = rescue(&j, &policy(), t0(), 0.0).unwrap();
         assert_eq!(rescued.state, JobState::Dead);
         let retried = retry(&rescued, t0()).unwrap();
-        assert_eq!(
-            (retried.state, retried.attempts, retried.error.clone()),
-            (JobState::Queued, 0, None)
-        );
+        assert_eq!((retried.state, retried.attempts, retried.error.clone()), (JobState::Queued, 0, None));
 
         let running = claimed(&retried);
         let back = release(&running, t0()).unwrap();
-        assert_eq!(
-            (back.state, back.attempts, back.lease_token.clone()),
-            (JobState::Queued, 0, None)
-        );
+        assert_eq!((back.state, back.attempts, back.lease_token.clone()), (JobState::Queued, 0, None));
 
         let cancelled = cancel(&back, t0()).unwrap();
         assert_eq!(cancelled.state, JobState::Cancelled);
@@ -364,10 +294,7 @@ mod tests {
     #[test]
     fn long_errors_are_cut() {
         let j = claimed(&job(1));
-        let fail = Outcome::Failed {
-            error: "é".repeat(MAX_ERROR_CHARS + 10),
-            retryable: false,
-        };
+        let fail = Outcome::Failed { error: "é".repeat(MAX_ERROR_CHARS + 10), retryable: false };
         let dead = finish(&j, &fail, &policy(), t0(), 0.0).unwrap();
         assert_eq!(dead.error.unwrap().chars().count(), MAX_ERROR_CHARS + 1);
     }

@@ -19,10 +19,7 @@ impl Default for Shutdown {
 impl Shutdown {
     pub fn new() -> Self {
         let (tx, rx) = watch::channel(false);
-        Self {
-            tx: Arc::new(tx),
-            rx,
-        }
+        Self { tx: Arc::new(tx), rx }
     }
 
     pub fn trigger(&self) {

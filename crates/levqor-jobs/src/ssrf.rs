@@ -77,10 +77,8 @@ impl TargetPolicy {
     /// Resolves `host` and refuses it if any address is forbidden (one bad address
     /// is enough: the connector might pick it).
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, SsrfError> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| SsrfError::Resolve(e.to_string()))?
-            .collect();
+        let addrs: Vec<SocketAddr> =
+            tokio::net::lookup_host((host, port)).await.map_err(|e| SsrfError::Resolve(e.to_string()))?.collect();
         if addrs.is_empty() {
             return Err(SsrfError::NoAddresses);
         }
@@ -202,9 +200,7 @@ mod tests {
     use super::*;
 
     fn deny() -> TargetPolicy {
-        TargetPolicy {
-            allow_private: false,
-        }
+        TargetPolicy { allow_private: false }
     }
 
     fn url(s: &str) -> Url {
@@ -268,75 +264,37 @@ mod tests {
 
     #[test]
     fn metadata_address_is_named() {
-        let err = deny()
-            .check_ip("169.254.169.254".parse().unwrap())
-            .unwrap_err();
+        let err = deny().check_ip("169.254.169.254".parse().unwrap()).unwrap_err();
         assert!(err.to_string().contains("metadata"));
     }
 
     #[test]
     fn allow_private_lets_everything_through() {
-        let allow = TargetPolicy {
-            allow_private: true,
-        };
+        let allow = TargetPolicy { allow_private: true };
         assert_eq!(allow.check_ip("127.0.0.1".parse().unwrap()), Ok(()));
         assert_eq!(allow.check_literal(&url("http://[::1]:8080/")), Ok(()));
-        assert_eq!(
-            allow.check_literal(&url("file:///etc/passwd")),
-            Err(SsrfError::Scheme)
-        );
+        assert_eq!(allow.check_literal(&url("file:///etc/passwd")), Err(SsrfError::Scheme));
     }
 
     #[test]
     fn literal_checks() {
-        assert_eq!(
-            deny().check_literal(&url("ftp://example.com/")),
-            Err(SsrfError::Scheme)
-        );
+        assert_eq!(deny().check_literal(&url("ftp://example.com/")), Err(SsrfError::Scheme));
         assert!(deny().check_literal(&url("http://127.0.0.1/")).is_err());
         // Odd spellings of loopback are normalised by the URL parser.
         assert!(deny().check_literal(&url("http://2130706433/")).is_err());
         assert!(deny().check_literal(&url("http://0x7f.1/")).is_err());
-        assert!(
-            deny()
-                .check_literal(&url("http://[::ffff:7f00:1]/"))
-                .is_err()
-        );
+        assert!(deny().check_literal(&url("http://[::ffff:7f00:1]/")).is_err());
         assert_eq!(deny().check_literal(&url("https://8.8.8.8/")), Ok(()));
         assert_eq!(deny().check_literal(&url("https://example.com/")), Ok(()));
     }
 
     #[tokio::test]
     async fn localhost_is_resolved_and_refused() {
-        let err = deny()
-            .check_url(&url("http://localhost:9/x"))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                SsrfError::Forbidden {
-                    reason: "loopback",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let allowed = TargetPolicy {
-            allow_private: true,
-        }
-        .check_url(&url("http://localhost:9/"))
-        .await
-        .unwrap();
-        assert!(
-            allowed
-                .iter()
-                .all(|a| a.ip().is_loopback() && a.port() == 9)
-        );
-        assert_eq!(
-            deny().check_url(&url("http://8.8.8.8/")).await.unwrap()[0].port(),
-            80
-        );
+        let err = deny().check_url(&url("http://localhost:9/x")).await.unwrap_err();
+        assert!(matches!(err, SsrfError::Forbidden { reason: "loopback", .. }), "{err}");
+        let allowed = TargetPolicy { allow_private: true }.check_url(&url("http://localhost:9/")).await.unwrap();
+        assert!(allowed.iter().all(|a| a.ip().is_loopback() && a.port() == 9));
+        assert_eq!(deny().check_url(&url("http://8.8.8.8/")).await.unwrap()[0].port(), 80);
     }
 
     #[tokio::test]

@@ -51,13 +51,7 @@ pub fn transition(from: JobState, event: JobEvent) -> Result<JobState, IllegalTr
     let next = match (from, event) {
         (S::Queued, E::Claim) => S::Running,
         (S::Running, E::Succeed) => S::Succeeded,
-        (
-            S::Running,
-            E::Fail {
-                retryable,
-                attempts_left,
-            },
-        ) => {
+        (S::Running, E::Fail { retryable, attempts_left }) => {
             if retryable && attempts_left > 0 {
                 S::Failed
             } else {
@@ -88,20 +82,10 @@ mod tests {
     use JobState as S;
 
     fn events() -> Vec<JobEvent> {
-        let mut all = vec![
-            E::Claim,
-            E::Succeed,
-            E::Requeue,
-            E::Cancel,
-            E::Retry,
-            E::Release,
-        ];
+        let mut all = vec![E::Claim, E::Succeed, E::Requeue, E::Cancel, E::Retry, E::Release];
         for retryable in [false, true] {
             for attempts_left in [0, 1, 5] {
-                all.push(E::Fail {
-                    retryable,
-                    attempts_left,
-                });
+                all.push(E::Fail { retryable, attempts_left });
             }
         }
         for attempts_left in [0, 1, 5] {
@@ -115,20 +99,12 @@ mod tests {
         match (from, event) {
             (S::Queued, E::Claim) => Some(S::Running),
             (S::Running, E::Succeed) => Some(S::Succeeded),
-            (
-                S::Running,
-                E::Fail {
-                    retryable: true,
-                    attempts_left: 1..,
-                },
-            ) => Some(S::Failed),
+            (S::Running, E::Fail { retryable: true, attempts_left: 1.. }) => Some(S::Failed),
             (S::Running, E::Fail { .. }) => Some(S::Dead),
             (S::Running, E::LeaseExpired { attempts_left: 0 }) => Some(S::Dead),
             (S::Running, E::LeaseExpired { .. }) => Some(S::Failed),
             (S::Failed, E::Requeue) => Some(S::Queued),
-            (S::Queued, E::Cancel) | (S::Running, E::Cancel) | (S::Failed, E::Cancel) => {
-                Some(S::Cancelled)
-            }
+            (S::Queued, E::Cancel) | (S::Running, E::Cancel) | (S::Failed, E::Cancel) => Some(S::Cancelled),
             (S::Failed, E::Retry) | (S::Dead, E::Retry) => Some(S::Queued),
             (S::Running, E::Release) => Some(S::Queued),
             _ => None,

@@ -22,11 +22,7 @@ pub struct SweeperConfig {
 
 impl Default for SweeperConfig {
     fn default() -> Self {
-        Self {
-            every: Duration::from_secs(5),
-            batch: 500,
-            retry_policy: RetryPolicy::default(),
-        }
+        Self { every: Duration::from_secs(5), batch: 500, retry_policy: RetryPolicy::default() }
     }
 }
 
@@ -58,19 +54,10 @@ impl Sweeper {
 }
 
 /// One sweep: rescues every expired lease (in batches); returns how many.
-pub async fn sweep_once(
-    queue: &Arc<dyn JobQueue>,
-    config: &SweeperConfig,
-    clock: &dyn Clock,
-) -> u64 {
+pub async fn sweep_once(queue: &Arc<dyn JobQueue>, config: &SweeperConfig, clock: &dyn Clock) -> u64 {
     let mut total = 0;
     loop {
-        let (q, policy, now, batch) = (
-            queue.clone(),
-            config.retry_policy.clone(),
-            clock.now(),
-            config.batch.max(1),
-        );
+        let (q, policy, now, batch) = (queue.clone(), config.retry_policy.clone(), clock.now(), config.batch.max(1));
         match tokio::task::spawn_blocking(move || q.rescue_expired(&policy, now, batch)).await {
             Ok(Ok(n)) => {
                 total += u64::from(n);
@@ -112,18 +99,12 @@ mod tests {
 
         let queue: Arc<dyn JobQueue> = memory.clone();
         let clock = ManualClock::new(t0() + TimeDelta::seconds(20));
-        let config = SweeperConfig {
-            batch: 3,
-            ..SweeperConfig::default()
-        };
+        let config = SweeperConfig { batch: 3, ..SweeperConfig::default() };
         assert_eq!(sweep_once(&queue, &config, &clock).await, 0);
         clock.advance(TimeDelta::seconds(30));
         assert_eq!(sweep_once(&queue, &config, &clock).await, 7);
         assert_eq!(memory.counts(clock.now()).unwrap().failed, 7);
-        assert!(
-            jobs.iter()
-                .all(|j| memory.get(&j.id).unwrap().unwrap().state == JobState::Failed)
-        );
+        assert!(jobs.iter().all(|j| memory.get(&j.id).unwrap().unwrap().state == JobState::Failed));
     }
 
     #[tokio::test]
@@ -131,17 +112,8 @@ mod tests {
         let queue: Arc<dyn JobQueue> = Arc::new(MemoryQueue::new());
         let shutdown = Shutdown::new();
         let clock = Arc::new(ManualClock::new(t0()));
-        let handle = Sweeper::start(
-            queue,
-            SweeperConfig::default(),
-            clock,
-            shutdown.clone(),
-            Some(Waker::new()),
-        );
+        let handle = Sweeper::start(queue, SweeperConfig::default(), clock, shutdown.clone(), Some(Waker::new()));
         shutdown.trigger();
-        tokio::time::timeout(Duration::from_secs(1), handle)
-            .await
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(1), handle).await.unwrap().unwrap();
     }
 }

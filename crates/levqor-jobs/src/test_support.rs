@@ -26,11 +26,7 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            status,
-            content_type,
-            body: body.into(),
-        }
+        Self { status, content_type, body: body.into() }
     }
 }
 
@@ -75,10 +71,7 @@ async fn handle(mut stream: TcpStream, reply: Scripted) -> Option<Seen> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < length {
         let n = stream.read(&mut chunk).await.ok()?;
@@ -96,10 +89,5 @@ async fn handle(mut stream: TcpStream, reply: Scripted) -> Option<Seen> {
     stream.write_all(response.as_bytes()).await.ok()?;
     stream.write_all(&reply.body).await.ok()?;
     stream.shutdown().await.ok()?;
-    Some(Seen {
-        method,
-        path,
-        headers,
-        body,
-    })
+    Some(Seen { method, path, headers, body })
 }

@@ -130,12 +130,7 @@ impl WorkerPool {
         shutdown: Shutdown,
     ) -> Self {
         let waker = Waker::new();
-        let shared = Arc::new(Shared {
-            queue,
-            registry,
-            config,
-            clock,
-        });
+        let shared = Arc::new(Shared { queue, registry, config, clock });
         let task = tokio::spawn(dispatch(shared, waker.clone(), shutdown));
         Self { waker, task }
     }
@@ -179,13 +174,7 @@ async fn dispatch(shared: Arc<Shared>, waker: Waker, shutdown: Shutdown) {
         let got = claimed.len();
         for job in claimed {
             let Some(permit) = permits.pop() else { break };
-            running.spawn(run_job(
-                shared.clone(),
-                job,
-                permit,
-                completions.clone(),
-                release_rx.clone(),
-            ));
+            running.spawn(run_job(shared.clone(), job, permit, completions.clone(), release_rx.clone()));
         }
         drop(permits);
         if got == asked {
@@ -198,10 +187,9 @@ async fn dispatch(shared: Arc<Shared>, waker: Waker, shutdown: Shutdown) {
         }
     }
 
-    let drained = tokio::time::timeout(shared.config.shutdown_grace, async {
-        while running.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(shared.config.shutdown_grace, async { while running.join_next().await.is_some() {} })
+            .await;
     if drained.is_err() {
         release_all.send_replace(true);
         while running.join_next().await.is_some() {}
@@ -250,19 +238,8 @@ async fn run_job(
         }
     };
     let (committed, done) = oneshot::channel();
-    let completion = Completion {
-        id: job.id,
-        lease_token,
-        outcome,
-    };
-    if completions
-        .send(Finished {
-            completion,
-            committed,
-        })
-        .await
-        .is_ok()
-    {
+    let completion = Completion { id: job.id, lease_token, outcome };
+    if completions.send(Finished { completion, committed }).await.is_ok() {
         // Hold the slot until the commit, so per-owner limits count this job.
         let _ = done.await;
     }
@@ -276,10 +253,7 @@ async fn released(release: &mut watch::Receiver<bool>) {
 /// Runs one attempt to an [`Outcome`], whatever the workflow does.
 async fn execute(registry: &WorkflowRegistry, job: &Job) -> Outcome {
     let Some(workflow) = registry.get(&job.workflow) else {
-        return Outcome::Failed {
-            error: format!("unknown workflow `{}`", job.workflow),
-            retryable: false,
-        };
+        return Outcome::Failed { error: format!("unknown workflow `{}`", job.workflow), retryable: false };
     };
     let ctx = JobContext {
         job_id: job.id.clone(),
@@ -295,16 +269,10 @@ async fn execute(registry: &WorkflowRegistry, job: &Job) -> Outcome {
     };
     let limit = Duration::from_secs(u64::from(job.timeout_s));
     match tokio::time::timeout(limit, AssertUnwindSafe(future).catch_unwind()).await {
-        Err(_) => Outcome::Failed {
-            error: format!("timed out after {} s", job.timeout_s),
-            retryable: true,
-        },
+        Err(_) => Outcome::Failed { error: format!("timed out after {} s", job.timeout_s), retryable: true },
         Ok(Err(panic)) => panicked(panic.as_ref()),
         Ok(Ok(Ok(result))) => Outcome::Succeeded(result),
-        Ok(Ok(Err(e))) => Outcome::Failed {
-            error: e.message,
-            retryable: e.retryable,
-        },
+        Ok(Ok(Err(e))) => Outcome::Failed { error: e.message, retryable: e.retryable },
     }
 }
 
@@ -314,10 +282,7 @@ fn panicked(panic: &(dyn std::any::Any + Send)) -> Outcome {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into());
-    Outcome::Failed {
-        error: format!("the workflow panicked: {detail}"),
-        retryable: true,
-    }
+    Outcome::Failed { error: format!("the workflow panicked: {detail}"), retryable: true }
 }
 
 /// Heartbeats until the lease is lost; never returns while it is held. A storage
@@ -329,8 +294,7 @@ async fn keep_lease(shared: &Arc<Shared>, id: &JobId, token: &LeaseToken) {
         ticks.tick().await;
         let (queue, id, token) = (shared.queue.clone(), id.clone(), token.clone());
         let extend_to = shared.clock.now() + delta(shared.config.lease);
-        let held =
-            tokio::task::spawn_blocking(move || queue.heartbeat(&id, &token, extend_to)).await;
+        let held = tokio::task::spawn_blocking(move || queue.heartbeat(&id, &token, extend_to)).await;
         if matches!(held, Ok(Ok(false))) {
             return;
         }
@@ -348,22 +312,13 @@ async fn complete_in_batches(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finishe
                 Err(_) => break,
             }
         }
-        let (completions, waiters): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|f| (f.completion, f.committed))
-            .unzip();
+        let (completions, waiters): (Vec<_>, Vec<_>) = batch.into_iter().map(|f| (f.completion, f.committed)).unzip();
         let completions = Arc::new(completions);
         for pause_ms in [0u64, 50, 250, 1000] {
             tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-            let (queue, list, policy) = (
-                shared.queue.clone(),
-                completions.clone(),
-                shared.config.retry_policy.clone(),
-            );
+            let (queue, list, policy) = (shared.queue.clone(), completions.clone(), shared.config.retry_policy.clone());
             let now = shared.clock.now();
-            let result =
-                tokio::task::spawn_blocking(move || queue.complete_batch(&list, &policy, now))
-                    .await;
+            let result = tokio::task::spawn_blocking(move || queue.complete_batch(&list, &policy, now)).await;
             if let Ok(Ok(results)) = result {
                 if let Some(hook) = &shared.config.on_finished {
                     for finished in &results {
@@ -523,13 +478,7 @@ mod tests {
     async fn a_panicking_workflow_fails_then_dies_and_the_pool_lives_on() {
         let queue = Arc::new(MemoryQueue::new());
         let shutdown = Shutdown::new();
-        let pool = WorkerPool::start(
-            queue.clone(),
-            registry(),
-            config(None),
-            Arc::new(SystemClock),
-            shutdown.clone(),
-        );
+        let pool = WorkerPool::start(queue.clone(), registry(), config(None), Arc::new(SystemClock), shutdown.clone());
         let owner = UserId::new();
         let bad = queue.enqueue(&job(&owner, "panics", 2, 10)).unwrap();
         pool.waker().wake();
@@ -548,13 +497,7 @@ mod tests {
     async fn a_timeout_fails_the_attempt() {
         let queue = Arc::new(MemoryQueue::new());
         let shutdown = Shutdown::new();
-        let pool = WorkerPool::start(
-            queue.clone(),
-            registry(),
-            config(None),
-            Arc::new(SystemClock),
-            shutdown.clone(),
-        );
+        let pool = WorkerPool::start(queue.clone(), registry(), config(None), Arc::new(SystemClock), shutdown.clone());
         let slow = queue.enqueue(&job(&UserId::new(), "sleeps", 1, 1)).unwrap();
         pool.waker().wake();
         let dead = wait_for(&queue, &slow.id, JobState::Dead).await;
@@ -567,13 +510,7 @@ mod tests {
     async fn unknown_workflows_die_at_once() {
         let queue = Arc::new(MemoryQueue::new());
         let shutdown = Shutdown::new();
-        let pool = WorkerPool::start(
-            queue.clone(),
-            registry(),
-            config(None),
-            Arc::new(SystemClock),
-            shutdown.clone(),
-        );
+        let pool = WorkerPool::start(queue.clone(), registry(), config(None), Arc::new(SystemClock), shutdown.clone());
         let lost = queue.enqueue(&job(&UserId::new(), "gone", 3, 10)).unwrap();
         pool.waker().wake();
         let dead = wait_for(&queue, &lost.id, JobState::Dead).await;
@@ -586,13 +523,7 @@ mod tests {
     async fn cancelling_a_running_job_stops_the_worker_on_it() {
         let queue = Arc::new(MemoryQueue::new());
         let shutdown = Shutdown::new();
-        let pool = WorkerPool::start(
-            queue.clone(),
-            registry(),
-            config(None),
-            Arc::new(SystemClock),
-            shutdown.clone(),
-        );
+        let pool = WorkerPool::start(queue.clone(), registry(), config(None), Arc::new(SystemClock), shutdown.clone());
         let owner = UserId::new();
         let slow = queue.enqueue(&job(&owner, "sleeps", 1, 60)).unwrap();
         pool.waker().wake();
@@ -601,37 +532,21 @@ mod tests {
         // The next heartbeat is refused; the pool frees the slot and shuts down promptly.
         tokio::time::sleep(Duration::from_millis(150)).await;
         shutdown.trigger();
-        tokio::time::timeout(Duration::from_millis(150), pool.join())
-            .await
-            .unwrap();
-        assert_eq!(
-            queue.get(&slow.id).unwrap().unwrap().state,
-            JobState::Cancelled
-        );
+        tokio::time::timeout(Duration::from_millis(150), pool.join()).await.unwrap();
+        assert_eq!(queue.get(&slow.id).unwrap().unwrap().state, JobState::Cancelled);
     }
 
     #[tokio::test]
     async fn shutdown_releases_what_it_cannot_finish() {
         let queue = Arc::new(MemoryQueue::new());
         let shutdown = Shutdown::new();
-        let pool = WorkerPool::start(
-            queue.clone(),
-            registry(),
-            config(None),
-            Arc::new(SystemClock),
-            shutdown.clone(),
-        );
-        let slow = queue
-            .enqueue(&job(&UserId::new(), "sleeps", 3, 60))
-            .unwrap();
+        let pool = WorkerPool::start(queue.clone(), registry(), config(None), Arc::new(SystemClock), shutdown.clone());
+        let slow = queue.enqueue(&job(&UserId::new(), "sleeps", 3, 60)).unwrap();
         pool.waker().wake();
         wait_for(&queue, &slow.id, JobState::Running).await;
         shutdown.trigger();
         pool.join().await;
         let back = queue.get(&slow.id).unwrap().unwrap();
-        assert_eq!(
-            (back.state, back.attempts, back.lease_token),
-            (JobState::Queued, 0, None)
-        );
+        assert_eq!((back.state, back.attempts, back.lease_token), (JobState::Queued, 0, None));
     }
 }

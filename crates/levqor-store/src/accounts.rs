@@ -37,8 +37,7 @@ impl UserRow {
             name: u.name.clone(),
             locale: u.locale.as_ref().map(|l| l.to_string()),
             currency: u.currency.map(|c| c.code().to_owned()),
-            meta: serde_json::to_string(&u.meta)
-                .map_err(|e| StorageError::Failure(e.to_string()))?,
+            meta: serde_json::to_string(&u.meta).map_err(|e| StorageError::Failure(e.to_string()))?,
             created_at: to_db(u.created_at),
             updated_at: to_db(u.updated_at),
         })
@@ -49,14 +48,8 @@ impl UserRow {
             id: self.id.parse().map_err(|_| corrupt("user id", &self.id))?,
             email: Email::parse(&self.email).map_err(|_| corrupt("email", &self.email))?,
             name: self.name,
-            locale: self
-                .locale
-                .map(|l| Locale::parse(&l).map_err(|_| corrupt("locale", &l)))
-                .transpose()?,
-            currency: self
-                .currency
-                .map(|c| Currency::parse(&c).ok_or_else(|| corrupt("currency", &c)))
-                .transpose()?,
+            locale: self.locale.map(|l| Locale::parse(&l).map_err(|_| corrupt("locale", &l))).transpose()?,
+            currency: self.currency.map(|c| Currency::parse(&c).ok_or_else(|| corrupt("currency", &c))).transpose()?,
             meta: serde_json::from_str::<Meta>(&self.meta).map_err(|_| corrupt("meta", "…"))?,
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
@@ -98,10 +91,7 @@ impl KeyRow {
     fn into_record(self) -> Result<ApiKeyRecord, StorageError> {
         Ok(ApiKeyRecord {
             id: self.id.parse().map_err(|_| corrupt("key id", &self.id))?,
-            user_id: self
-                .user_id
-                .map(|u| u.parse::<UserId>().map_err(|_| corrupt("user id", &u)))
-                .transpose()?,
+            user_id: self.user_id.map(|u| u.parse::<UserId>().map_err(|_| corrupt("user id", &u))).transpose()?,
             prefix: self.prefix,
             hash: KeyHash::from_hex(&self.key_hash).ok_or_else(|| corrupt("key hash", "…"))?,
             scope: Scope::parse(&self.scope).ok_or_else(|| corrupt("scope", &self.scope))?,
@@ -117,16 +107,8 @@ impl KeyRow {
 /// Read a user for a read-modify-write. On PostgreSQL the row is locked for the rest
 /// of the transaction so a concurrent meta merge cannot lose an update; SQLite needs
 /// nothing, as `BEGIN IMMEDIATE` already serialises writers.
-fn load_user_for_update(
-    conn: &mut DbConnection,
-    by_email: bool,
-    value: &str,
-) -> Result<Option<User>, StorageError> {
-    let (email, id) = if by_email {
-        (Some(value), None)
-    } else {
-        (None, Some(value))
-    };
+fn load_user_for_update(conn: &mut DbConnection, by_email: bool, value: &str) -> Result<Option<User>, StorageError> {
+    let (email, id) = if by_email { (Some(value), None) } else { (None, Some(value)) };
     let DbConnection::Pg(_) = conn else {
         return load_user(conn, email, id);
     };
@@ -136,21 +118,17 @@ fn load_user_for_update(
     // our read is visible to the read but was not locked; the second round locks it.
     for _ in 0..2 {
         if let DbConnection::Pg(pg) = conn {
-            locked = diesel::sql_query(format!(
-                "SELECT 1 FROM users WHERE {column} = $1 FOR UPDATE"
-            ))
-            .bind::<diesel::sql_types::Text, _>(value)
-            .execute(pg)
-            .map_err(db_error)?;
+            locked = diesel::sql_query(format!("SELECT 1 FROM users WHERE {column} = $1 FOR UPDATE"))
+                .bind::<diesel::sql_types::Text, _>(value)
+                .execute(pg)
+                .map_err(db_error)?;
         }
         let user = load_user(conn, email, id)?;
         if user.is_none() || locked > 0 {
             return Ok(user);
         }
     }
-    Err(StorageError::Conflict(
-        "user row changed while it was being locked".into(),
-    ))
+    Err(StorageError::Conflict("user row changed while it was being locked".into()))
 }
 
 fn load_user(
@@ -165,20 +143,11 @@ fn load_user(
     if let Some(id) = filter_id {
         query = query.filter(users::id.eq(id.to_owned()));
     }
-    query
-        .first::<UserRow>(conn)
-        .optional()
-        .map_err(db_error)?
-        .map(UserRow::into_user)
-        .transpose()
+    query.first::<UserRow>(conn).optional().map_err(db_error)?.map(UserRow::into_user).transpose()
 }
 
 impl UserRepo for Store {
-    fn upsert_by_email(
-        &self,
-        email: &Email,
-        apply: UpsertFn<'_>,
-    ) -> Result<(User, bool), AccountsError> {
+    fn upsert_by_email(&self, email: &Email, apply: UpsertFn<'_>) -> Result<(User, bool), AccountsError> {
         // A concurrent first upsert of the same email makes our insert hit the unique
         // index; the retry then finds the row and updates it.
         self.write_retrying(|conn| {
@@ -187,15 +156,9 @@ impl UserRepo for Store {
             let user = apply(existing)?;
             let row = UserRow::from_user(&user)?;
             if created {
-                diesel::insert_into(users::table)
-                    .values(&row)
-                    .execute(conn)
-                    .map_err(db_error)?;
+                diesel::insert_into(users::table).values(&row).execute(conn).map_err(db_error)?;
             } else {
-                diesel::update(users::table.find(&row.id))
-                    .set(&row)
-                    .execute(conn)
-                    .map_err(db_error)?;
+                diesel::update(users::table.find(&row.id)).set(&row).execute(conn).map_err(db_error)?;
             }
             Ok((user, created))
         })
@@ -207,10 +170,7 @@ impl UserRepo for Store {
             let current = load_user_for_update(conn, false, &id)?.ok_or(AccountsError::NotFound)?;
             let user = apply(current)?;
             let row = UserRow::from_user(&user)?;
-            diesel::update(users::table.find(&id))
-                .set(&row)
-                .execute(conn)
-                .map_err(db_error)?;
+            diesel::update(users::table.find(&id)).set(&row).execute(conn).map_err(db_error)?;
             Ok(user)
         })
     }
@@ -227,13 +187,7 @@ impl UserRepo for Store {
 impl ApiKeyRepo for Store {
     fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StorageError> {
         let row = KeyRow::from_record(key);
-        self.write(|conn| {
-            diesel::insert_into(api_keys::table)
-                .values(&row)
-                .execute(conn)
-                .map(|_| ())
-                .map_err(db_error)
-        })
+        self.write(|conn| diesel::insert_into(api_keys::table).values(&row).execute(conn).map(|_| ()).map_err(db_error))
     }
 
     fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StorageError> {
@@ -250,27 +204,15 @@ impl ApiKeyRepo for Store {
 
     fn list_keys(&self, user: Option<&UserId>) -> Result<Vec<ApiKeyRecord>, StorageError> {
         self.read(|conn| {
-            let mut query = api_keys::table
-                .order((api_keys::created_at.desc(), api_keys::id.desc()))
-                .into_boxed();
+            let mut query = api_keys::table.order((api_keys::created_at.desc(), api_keys::id.desc())).into_boxed();
             if let Some(user) = user {
                 query = query.filter(api_keys::user_id.eq(user.to_string()));
             }
-            query
-                .load::<KeyRow>(conn)
-                .map_err(db_error)?
-                .into_iter()
-                .map(KeyRow::into_record)
-                .collect()
+            query.load::<KeyRow>(conn).map_err(db_error)?.into_iter().map(KeyRow::into_record).collect()
         })
     }
 
-    fn revoke_key(
-        &self,
-        id: &ApiKeyId,
-        user: Option<&UserId>,
-        now: Timestamp,
-    ) -> Result<bool, StorageError> {
+    fn revoke_key(&self, id: &ApiKeyId, user: Option<&UserId>, now: Timestamp) -> Result<bool, StorageError> {
         let id = id.to_string();
         let user = user.map(ToString::to_string);
         self.write(|conn| {
@@ -283,14 +225,10 @@ impl ApiKeyRepo for Store {
                 return Ok(false);
             }
             // Revoking twice keeps the first revocation time.
-            diesel::update(
-                api_keys::table
-                    .filter(api_keys::id.eq(&id))
-                    .filter(api_keys::revoked_at.is_null()),
-            )
-            .set(api_keys::revoked_at.eq(Some(to_db(now))))
-            .execute(conn)
-            .map_err(db_error)?;
+            diesel::update(api_keys::table.filter(api_keys::id.eq(&id)).filter(api_keys::revoked_at.is_null()))
+                .set(api_keys::revoked_at.eq(Some(to_db(now))))
+                .execute(conn)
+                .map_err(db_error)?;
             Ok(true)
         })
     }

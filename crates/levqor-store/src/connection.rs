@@ -71,9 +71,7 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Target::Postgres(url.to_owned()));
     }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"));
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
     match path {
         Some(p) if !p.is_empty() => Ok(Target::Sqlite(PathBuf::from(p))),
         _ => Err(StoreError::UnsupportedUrl(redact(url))),
@@ -122,9 +120,7 @@ impl Store {
         // Establish once directly: the pool would retry until its timeout and hide
         // the real reason (wrong password, no such database).
         let first = match &target {
-            Target::Sqlite(_) => {
-                SqliteConnection::establish(&manager_url).map(DbConnection::Sqlite)
-            }
+            Target::Sqlite(_) => SqliteConnection::establish(&manager_url).map(DbConnection::Sqlite),
             Target::Postgres(_) => PgConnection::establish(&manager_url).map(DbConnection::Pg),
         };
         drop(first.map_err(|e| StoreError::Connect(e.to_string()))?);
@@ -138,9 +134,8 @@ impl Store {
                 busy_timeout_ms: options.sqlite_busy_timeout.as_millis(),
             }));
         }
-        let pool = builder
-            .build(ConnectionManager::new(manager_url))
-            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        let pool =
+            builder.build(ConnectionManager::new(manager_url)).map_err(|e| StoreError::Connect(e.to_string()))?;
         Ok(Self { pool, backend })
     }
 
@@ -155,19 +150,14 @@ impl Store {
     /// A round trip to the database.
     pub fn ping(&self) -> Result<(), StorageError> {
         let mut conn = self.conn()?;
-        diesel::sql_query("SELECT 1")
-            .execute(&mut *conn)
-            .map_err(db_error)?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn).map_err(db_error)?;
         Ok(())
     }
 
     /// Run `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is
     /// taken up front, so the transaction cannot fail half-way for want of it), a plain
     /// transaction on PostgreSQL. Commits on `Ok`, rolls back on `Err`.
-    pub(crate) fn write<T, E>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
-    ) -> Result<T, E>
+    pub(crate) fn write<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StorageError>,
     {
@@ -177,10 +167,7 @@ impl Store {
 
     /// Like [`Store::write`], retried when the database reports a conflict that a
     /// fresh attempt can resolve (a concurrent insert of the same unique key).
-    pub(crate) fn write_retrying<T, E>(
-        &self,
-        mut f: impl FnMut(&mut DbConnection) -> Result<T, E>,
-    ) -> Result<T, E>
+    pub(crate) fn write_retrying<T, E>(&self, mut f: impl FnMut(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StorageError> + IsConflict,
     {
@@ -217,25 +204,17 @@ impl IsConflict for StorageError {
 
 impl IsConflict for levqor_accounts::AccountsError {
     fn is_conflict(&self) -> bool {
-        matches!(
-            self,
-            levqor_accounts::AccountsError::Storage(StorageError::Conflict(_))
-        )
+        matches!(self, levqor_accounts::AccountsError::Storage(StorageError::Conflict(_)))
     }
 }
 
-pub(crate) fn write_tx<T, E>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
-) -> Result<T, E>
+pub(crate) fn write_tx<T, E>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
 where
     E: From<StorageError>,
 {
     type Tm = <DbConnection as Connection>::TransactionManager;
     match conn {
-        DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
-        }
+        DbConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE"),
         DbConnection::Pg(_) => Tm::begin_transaction(conn),
     }
     .map_err(db_error)?;
@@ -255,12 +234,8 @@ where
 
 fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })
-        }
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source }),
         _ => Ok(()),
     }
 }
@@ -274,26 +249,15 @@ mod tests {
         assert!(
             matches!(parse_url("sqlite://./data/levqor.db"), Ok(Target::Sqlite(p)) if p == Path::new("./data/levqor.db"))
         );
-        assert!(
-            matches!(parse_url("sqlite:///tmp/x.db"), Ok(Target::Sqlite(p)) if p == Path::new("/tmp/x.db"))
-        );
-        assert!(matches!(
-            parse_url("postgres://u@h/db"),
-            Ok(Target::Postgres(_))
-        ));
-        assert!(matches!(
-            parse_url("postgresql://u@h/db"),
-            Ok(Target::Postgres(_))
-        ));
+        assert!(matches!(parse_url("sqlite:///tmp/x.db"), Ok(Target::Sqlite(p)) if p == Path::new("/tmp/x.db")));
+        assert!(matches!(parse_url("postgres://u@h/db"), Ok(Target::Postgres(_))));
+        assert!(matches!(parse_url("postgresql://u@h/db"), Ok(Target::Postgres(_))));
         assert!(parse_url("mysql://x").is_err());
         assert!(parse_url("sqlite://").is_err());
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://…@h:5432/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://…@h:5432/db");
     }
 }

@@ -8,10 +8,7 @@ pub enum StoreError {
     #[error("DATABASE_URL `{0}` is neither sqlite://PATH nor postgres://…")]
     UnsupportedUrl(String),
     #[error("cannot create the database directory {path}: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
+    CreateDir { path: String, source: std::io::Error },
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("migrations failed: {0}")]

@@ -23,9 +23,7 @@ impl Store {
                     .execute(c)
                     .map_err(db_error)?;
                 let applied = run(c, POSTGRES);
-                let unlocked =
-                    diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))
-                        .execute(c);
+                let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})")).execute(c);
                 let applied = applied?;
                 unlocked.map_err(db_error)?;
                 Ok(applied)

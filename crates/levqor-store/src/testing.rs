@@ -32,11 +32,7 @@ impl TestDb {
         };
         let url = format!("sqlite://{}", dir.path().join("levqor.db").display());
         let store = open_migrated(&url);
-        TestDb {
-            store,
-            url,
-            cleanup: Cleanup::Sqlite(dir),
-        }
+        TestDb { store, url, cleanup: Cleanup::Sqlite(dir) }
     }
 
     /// A migrated PostgreSQL database, or `None` (with a note on stderr that the test
@@ -44,10 +40,7 @@ impl TestDb {
     pub fn postgres(test: &str) -> Option<TestDb> {
         let Ok(admin_url) = std::env::var(PG_ENV) else {
             // Straight to stderr so the note shows even though the test passes.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: {PG_ENV} is not set, PostgreSQL test not run"
-            );
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {PG_ENV} is not set, PostgreSQL test not run");
             return None;
         };
         let name = format!("levqor_test_{}", uuid::Uuid::new_v4().simple());
@@ -60,11 +53,7 @@ impl TestDb {
         }
         let url = with_database(&admin_url, &name);
         let store = open_migrated(&url);
-        Some(TestDb {
-            store,
-            url,
-            cleanup: Cleanup::Postgres { admin_url, name },
-        })
+        Some(TestDb { store, url, cleanup: Cleanup::Postgres { admin_url, name } })
     }
 
     /// The `DATABASE_URL` of this database.
@@ -78,8 +67,7 @@ impl Drop for TestDb {
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup
             && let Ok(mut admin) = diesel::PgConnection::establish(admin_url)
         {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
         }
     }
 }
@@ -102,9 +90,7 @@ fn with_database(url: &str, name: &str) -> String {
         None => (url, None),
     };
     let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[after_scheme..]
-        .find('/')
-        .map_or(base.len(), |i| after_scheme + i);
+    let host_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
     let mut out = format!("{}/{name}", &base[..host_end]);
     if let Some(q) = query {
         out.push('?');
@@ -117,14 +103,8 @@ fn with_database(url: &str, name: &str) -> String {
 mod tests {
     #[test]
     fn database_name_is_replaced() {
-        assert_eq!(
-            super::with_database("postgres://p@h:5432/postgres", "t1"),
-            "postgres://p@h:5432/t1"
-        );
-        assert_eq!(
-            super::with_database("postgres://p@h:5432", "t1"),
-            "postgres://p@h:5432/t1"
-        );
+        assert_eq!(super::with_database("postgres://p@h:5432/postgres", "t1"), "postgres://p@h:5432/t1");
+        assert_eq!(super::with_database("postgres://p@h:5432", "t1"), "postgres://p@h:5432/t1");
         assert_eq!(
             super::with_database("postgres://p@h/db?sslmode=disable", "t1"),
             "postgres://p@h/t1?sslmode=disable"

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use levqor_accounts::api_key::generate;
 use levqor_accounts::{
-    AccountService, AccountsError, AdminKeys, ApiKeyRepo, NewKeyRequest, Principal, ProfileChanges,
-    Scope, UserRepo,
+    AccountService, AccountsError, AdminKeys, ApiKeyRepo, NewKeyRequest, Principal, ProfileChanges, Scope, UserRepo,
 };
 use levqor_core::{ApiKeyId, Email, StorageError, SystemClock, UserId};
 use levqor_store::Store;
@@ -20,12 +19,7 @@ fn email(s: &str) -> Email {
 
 fn service(store: &Store) -> AccountService {
     let store = Arc::new(store.clone());
-    AccountService::new(
-        store.clone(),
-        store,
-        Arc::new(SystemClock),
-        AdminKeys::default(),
-    )
+    AccountService::new(store.clone(), store, Arc::new(SystemClock), AdminKeys::default())
 }
 
 fn meta(v: serde_json::Value) -> Option<levqor_accounts::Meta> {
@@ -64,29 +58,11 @@ mod cases {
         assert_eq!(stored.name.as_deref(), Some("Ada L"));
         assert_eq!(stored.currency, Some(levqor_accounts::Currency::Gbp));
         assert_eq!(stored.locale.unwrap().as_str(), "en-GB");
-        assert_eq!(
-            serde_json::Value::Object(stored.meta),
-            json!({"a": 1, "b": 2, "nested": {"x": 1, "y": 2}})
-        );
-        assert_eq!(
-            stored.created_at.timestamp_micros(),
-            first.created_at.timestamp_micros()
-        );
+        assert_eq!(serde_json::Value::Object(stored.meta), json!({"a": 1, "b": 2, "nested": {"x": 1, "y": 2}}));
+        assert_eq!(stored.created_at.timestamp_micros(), first.created_at.timestamp_micros());
         assert!(stored.updated_at >= first.updated_at);
-        assert_eq!(
-            db.store
-                .find_user_by_email(&email("ada@example.com"))
-                .unwrap()
-                .unwrap()
-                .id,
-            first.id
-        );
-        assert!(
-            db.store
-                .find_user_by_email(&email("nobody@example.com"))
-                .unwrap()
-                .is_none()
-        );
+        assert_eq!(db.store.find_user_by_email(&email("ada@example.com")).unwrap().unwrap().id, first.id);
+        assert!(db.store.find_user_by_email(&email("nobody@example.com")).unwrap().is_none());
     }
 
     pub fn concurrent_upserts_make_one_user(db: &TestDb) {
@@ -98,67 +74,38 @@ mod cases {
                     s.spawn(move || {
                         svc.upsert(
                             &email("race@example.com"),
-                            &ProfileChanges {
-                                meta: meta(json!({ format!("k{i}"): i })),
-                                ..Default::default()
-                            },
+                            &ProfileChanges { meta: meta(json!({ format!("k{i}"): i })), ..Default::default() },
                         )
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let created = results
-            .iter()
-            .filter(|r| matches!(r, Ok((_, true))))
-            .count();
+        let created = results.iter().filter(|r| matches!(r, Ok((_, true)))).count();
         assert_eq!(created, 1, "{results:?}");
-        let ids: std::collections::HashSet<_> = results
-            .iter()
-            .map(|r| r.as_ref().unwrap().0.id.clone())
-            .collect();
+        let ids: std::collections::HashSet<_> = results.iter().map(|r| r.as_ref().unwrap().0.id.clone()).collect();
         assert_eq!(ids.len(), 1);
         // Every writer's meta key survived: no lost update.
-        let user = db
-            .store
-            .find_user_by_email(&email("race@example.com"))
-            .unwrap()
-            .unwrap();
+        let user = db.store.find_user_by_email(&email("race@example.com")).unwrap().unwrap();
         assert_eq!(user.meta.len(), 8, "{:?}", user.meta);
     }
 
     pub fn update_of_missing_user_is_not_found(db: &TestDb) {
         let svc = service(&db.store);
-        let err = svc
-            .patch(
-                &Principal::Admin { key_id: None },
-                &UserId::new(),
-                &ProfileChanges::default(),
-            )
-            .unwrap_err();
+        let err =
+            svc.patch(&Principal::Admin { key_id: None }, &UserId::new(), &ProfileChanges::default()).unwrap_err();
         assert_eq!(err, AccountsError::NotFound);
         assert!(db.store.get_user(&UserId::new()).unwrap().is_none());
     }
 
     pub fn keys_store_only_hashes(db: &TestDb) {
         let svc = service(&db.store);
-        let (user, _) = svc
-            .upsert(&email("keys@example.com"), &ProfileChanges::default())
-            .unwrap();
+        let (user, _) = svc.upsert(&email("keys@example.com"), &ProfileChanges::default()).unwrap();
         let admin = Principal::Admin { key_id: None };
         let k1 = svc
-            .create_user_key(
-                &admin,
-                &user.id,
-                &NewKeyRequest {
-                    label: Some("ci".into()),
-                    expires_at: None,
-                },
-            )
+            .create_user_key(&admin, &user.id, &NewKeyRequest { label: Some("ci".into()), expires_at: None })
             .unwrap();
-        let k2 = svc
-            .create_user_key(&admin, &user.id, &NewKeyRequest::default())
-            .unwrap();
+        let k2 = svc.create_user_key(&admin, &user.id, &NewKeyRequest::default()).unwrap();
         let found = db.store.find_key_by_hash(&k1.record.hash).unwrap().unwrap();
         assert_eq!(found, k1.record);
         let listed = svc.list_keys(&admin, &user.id).unwrap();
@@ -172,68 +119,30 @@ mod cases {
 
     pub fn revoke_and_touch(db: &TestDb) {
         let svc = service(&db.store);
-        let (a, _) = svc
-            .upsert(&email("a@example.com"), &ProfileChanges::default())
-            .unwrap();
-        let (b, _) = svc
-            .upsert(&email("b@example.com"), &ProfileChanges::default())
-            .unwrap();
+        let (a, _) = svc.upsert(&email("a@example.com"), &ProfileChanges::default()).unwrap();
+        let (b, _) = svc.upsert(&email("b@example.com"), &ProfileChanges::default()).unwrap();
         let admin = Principal::Admin { key_id: None };
-        let key = svc
-            .create_user_key(&admin, &a.id, &NewKeyRequest::default())
-            .unwrap();
+        let key = svc.create_user_key(&admin, &a.id, &NewKeyRequest::default()).unwrap();
         let now = Utc::now();
-        assert!(
-            !db.store
-                .revoke_key(&key.record.id, Some(&b.id), now)
-                .unwrap(),
-            "revoked another user's key"
-        );
+        assert!(!db.store.revoke_key(&key.record.id, Some(&b.id), now).unwrap(), "revoked another user's key");
         assert!(!db.store.revoke_key(&ApiKeyId::new(), None, now).unwrap());
-        assert!(
-            db.store
-                .revoke_key(&key.record.id, Some(&a.id), now)
-                .unwrap()
-        );
-        assert!(
-            db.store
-                .revoke_key(&key.record.id, None, now + Duration::hours(1))
-                .unwrap()
-        );
-        let stored = db
-            .store
-            .find_key_by_hash(&key.record.hash)
-            .unwrap()
-            .unwrap();
+        assert!(db.store.revoke_key(&key.record.id, Some(&a.id), now).unwrap());
+        assert!(db.store.revoke_key(&key.record.id, None, now + Duration::hours(1)).unwrap());
+        let stored = db.store.find_key_by_hash(&key.record.hash).unwrap().unwrap();
         assert_eq!(
             stored.revoked_at.unwrap().timestamp_micros(),
             now.timestamp_micros(),
             "second revoke moved the time"
         );
         db.store.touch_key(&key.record.id, now).unwrap();
-        let stored = db
-            .store
-            .find_key_by_hash(&key.record.hash)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            stored.last_used_at.unwrap().timestamp_micros(),
-            now.timestamp_micros()
-        );
+        let stored = db.store.find_key_by_hash(&key.record.hash).unwrap().unwrap();
+        assert_eq!(stored.last_used_at.unwrap().timestamp_micros(), now.timestamp_micros());
     }
 
     pub fn keys_need_an_existing_user(db: &TestDb) {
-        let orphan = generate(
-            Some(UserId::new()),
-            Scope::User,
-            &NewKeyRequest::default(),
-            Utc::now(),
-        );
+        let orphan = generate(Some(UserId::new()), Scope::User, &NewKeyRequest::default(), Utc::now());
         let err = db.store.insert_key(&orphan.record).unwrap_err();
-        assert!(
-            matches!(err, StorageError::Failure(_) | StorageError::Conflict(_)),
-            "{err:?}"
-        );
+        assert!(matches!(err, StorageError::Failure(_) | StorageError::Conflict(_)), "{err:?}");
         let admin = generate(None, Scope::Admin, &NewKeyRequest::default(), Utc::now());
         db.store.insert_key(&admin.record).unwrap();
         assert_eq!(db.store.list_keys(None).unwrap().len(), 1);
@@ -244,10 +153,7 @@ mod cases {
         db.store.insert_key(&key.record).unwrap();
         let mut again = key.record.clone();
         again.id = ApiKeyId::new();
-        assert!(matches!(
-            db.store.insert_key(&again),
-            Err(StorageError::Conflict(_))
-        ));
+        assert!(matches!(db.store.insert_key(&again), Err(StorageError::Conflict(_))));
     }
 }
 

@@ -22,9 +22,7 @@ fn presented_key(req: &HttpRequest) -> Option<String> {
     }
     let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
 impl FromRequest for Caller {

@@ -18,10 +18,7 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (raw, None),
         };
-        let network: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{raw}` is not an IP address or CIDR"))?;
+        let network: IpAddr = addr.trim().parse().map_err(|_| format!("`{raw}` is not an IP address or CIDR"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p
@@ -39,19 +36,11 @@ impl Cidr {
         let ip = canonical(ip);
         match (self.network, ip) {
             (IpAddr::V4(n), IpAddr::V4(i)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.prefix))
-                };
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
                 u32::from(n) & mask == u32::from(i) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(i)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.prefix))
-                };
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
                 u128::from(n) & mask == u128::from(i) & mask
             }
             _ => false,
@@ -73,12 +62,7 @@ pub struct TrustedProxies(Vec<Cidr>);
 impl TrustedProxies {
     /// Comma-separated IPs and CIDRs; empty means none.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        raw.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Cidr::parse)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Cidr::parse).collect::<Result<_, _>>().map(Self)
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
@@ -98,16 +82,11 @@ impl TrustedProxies {
             .collect();
         // Walk from the nearest hop outwards; the first address we do not trust is
         // the client (anything further left could be forged by it).
-        hops.into_iter()
-            .rev()
-            .map(canonical)
-            .find(|ip| !self.trusts(*ip))
-            .unwrap_or(canonical(peer))
+        hops.into_iter().rev().map(canonical).find(|ip| !self.trusts(*ip)).unwrap_or(canonical(peer))
     }
 
     pub fn for_request(&self, req: &ServiceRequest) -> Option<IpAddr> {
-        req.peer_addr()
-            .map(|peer| self.client_ip(peer.ip(), req.headers()))
+        req.peer_addr().map(|peer| self.client_ip(peer.ip(), req.headers()))
     }
 }
 
@@ -118,10 +97,7 @@ mod tests {
 
     fn xff(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(
-            HeaderName::from_static("x-forwarded-for"),
-            HeaderValue::from_str(v).unwrap(),
-        );
+        h.insert(HeaderName::from_static("x-forwarded-for"), HeaderValue::from_str(v).unwrap());
         h
     }
 

@@ -86,8 +86,7 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-            .with_header(header::WWW_AUTHENTICATE, "Bearer")
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_header(header::WWW_AUTHENTICATE, "Bearer")
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -99,12 +98,8 @@ impl ApiError {
     }
 
     pub fn method_not_allowed(allow: &str) -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("this path accepts only {allow}"),
-        )
-        .with_header(header::ALLOW, allow)
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("this path accepts only {allow}"))
+            .with_header(header::ALLOW, allow)
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -167,11 +162,7 @@ impl ApiError {
             429 => Self::rate_limited(1),
             503 => Self::unavailable("upstream layer answered 503"),
             s if s >= 500 => Self::internal(format!("a layer answered {status} without a body")),
-            _ => Self::new(
-                status,
-                "invalid_request",
-                status.canonical_reason().unwrap_or("request failed"),
-            ),
+            _ => Self::new(status, "invalid_request", status.canonical_reason().unwrap_or("request failed")),
         }
     }
 
@@ -194,13 +185,7 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.0.code,
-            self.0.status.as_u16(),
-            self.0.message
-        )?;
+        write!(f, "{} ({}): {}", self.0.code, self.0.status.as_u16(), self.0.message)?;
         if let Some(cause) = &self.0.cause {
             write!(f, "; cause: {cause}")?;
         }
@@ -218,12 +203,7 @@ impl ResponseError for ApiError {
             error: self.0.code,
             message: self.0.message.clone(),
             details: self.0.details.as_ref().map(|d| {
-                d.iter()
-                    .map(|p| FieldProblemDto {
-                        field: p.field.clone(),
-                        problem: p.problem.clone(),
-                    })
-                    .collect()
+                d.iter().map(|p| FieldProblemDto { field: p.field.clone(), problem: p.problem.clone() }).collect()
             }),
             request_id: self.0.request_id.clone(),
         };
@@ -241,9 +221,7 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Unavailable(_) => ApiError::unavailable(e),
-            StorageError::Conflict(_) => {
-                ApiError::conflict("a concurrent change got there first; retry the request")
-            }
+            StorageError::Conflict(_) => ApiError::conflict("a concurrent change got there first; retry the request"),
             StorageError::Failure(_) => ApiError::internal(e),
         }
     }

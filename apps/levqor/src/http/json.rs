@@ -27,42 +27,24 @@ pub struct Json<T>(pub T);
 pub struct OptionalJson<T>(pub T);
 
 fn is_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json"
-                || (essence.starts_with("application/") && essence.ends_with("+json"))
-        })
+    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    })
 }
 
 fn declared_length(req: &HttpRequest) -> Option<usize> {
-    req.headers()
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<BytesMut, ApiError> {
-    let limit = req
-        .app_data::<web::Data<BodyLimit>>()
-        .map_or(512 * 1024, |l| l.0);
+    let limit = req.app_data::<web::Data<BodyLimit>>().map_or(512 * 1024, |l| l.0);
     if declared_length(req).is_some_and(|n| n > limit) {
         return Err(ApiError::payload_too_large(limit));
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(format!("the request body could not be read: {e}"))
-        })?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the request body could not be read: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
         }
@@ -74,11 +56,7 @@ async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<BytesMut,
 /// Parse `bytes` as `T` (always a JSON object here), reporting the path of the
 /// offending field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b != b'{')
-    {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -90,11 +68,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             if inner.is_syntax() || inner.is_eof() {
                 return Err(ApiError::invalid(vec![FieldProblem::new(
                     "body",
-                    format!(
-                        "malformed JSON at line {} column {}",
-                        inner.line(),
-                        inner.column()
-                    ),
+                    format!("malformed JSON at line {} column {}", inner.line(), inner.column()),
                 )]));
             }
             let message = strip_position(&inner.to_string());
@@ -123,11 +97,7 @@ fn quoted_field(message: &str) -> Option<&str> {
 }
 
 fn join(parent: &str, field: &str) -> String {
-    if parent == "." || parent.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{parent}.{field}")
-    }
+    if parent == "." || parent.is_empty() { field.to_owned() } else { format!("{parent}.{field}") }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
@@ -193,29 +163,16 @@ mod tests {
     fn problem(body: &str) -> (String, String) {
         let err = parse::<Outer>(body.as_bytes()).unwrap_err();
         let text = format!("{err:?}");
-        let field = text
-            .split("field: \"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned();
+        let field = text.split("field: \"").nth(1).unwrap().split('"').next().unwrap().to_owned();
         (field, text)
     }
 
     #[test]
     fn field_paths() {
         assert_eq!(problem(r#"{"email": 1}"#).0, "email");
-        assert_eq!(
-            problem(r#"{"email": "a", "inner": {"count": "x"}}"#).0,
-            "inner.count"
-        );
+        assert_eq!(problem(r#"{"email": "a", "inner": {"count": "x"}}"#).0, "inner.count");
         assert_eq!(problem(r#"{"email": "a", "bogus": 1}"#).0, "bogus");
-        assert_eq!(
-            problem(r#"{"email": "a", "inner": {"nope": 1, "count": 1}}"#).0,
-            "inner.nope"
-        );
+        assert_eq!(problem(r#"{"email": "a", "inner": {"nope": 1, "count": 1}}"#).0, "inner.nope");
         assert_eq!(problem(r#"{}"#).0, "email");
         assert_eq!(problem(r#"{"email": "#).0, "body");
         assert_eq!(problem(r#"[1]"#).0, "body");

@@ -87,32 +87,19 @@ pub async fn create(
     OptionalJson(body): OptionalJson<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
-    let request = NewKeyRequest {
-        label: body.label,
-        expires_at: body.expires_at,
-    };
-    let key =
-        web::block(move || state.accounts.create_user_key(&caller.0, &id, &request)).await??;
-    Ok(HttpResponse::Created().json(CreatedKey {
-        key: key.secret,
-        info: key.record.into(),
-    }))
+    let request = NewKeyRequest { label: body.label, expires_at: body.expires_at };
+    let key = web::block(move || state.accounts.create_user_key(&caller.0, &id, &request)).await??;
+    Ok(HttpResponse::Created().json(CreatedKey { key: key.secret, info: key.record.into() }))
 }
 
 /// A user's keys, newest first (never the secrets).
 #[utoipa::path(get, path = "/api/v1/users/{id}/keys", tag = "keys", params(("id" = String, Path, description = "user id")),
     responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
     let keys = web::block(move || state.accounts.list_keys(&caller.0, &id)).await??;
-    Ok(HttpResponse::Ok().json(KeyList {
-        keys: keys.into_iter().map(Into::into).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(KeyList { keys: keys.into_iter().map(Into::into).collect() }))
 }
 
 async fn revoke_key(
@@ -122,9 +109,7 @@ async fn revoke_key(
     key: &str,
 ) -> Result<HttpResponse, ApiError> {
     let user = user_id(user)?;
-    let key: ApiKeyId = key
-        .parse()
-        .map_err(|_| ApiError::not_found("no such key"))?;
+    let key: ApiKeyId = key.parse().map_err(|_| ApiError::not_found("no such key"))?;
     let id = key.to_string();
     web::block(move || state.accounts.revoke_key(&caller.0, &user, &key)).await??;
     Ok(HttpResponse::Ok().json(Revoked { id, revoked: true }))

@@ -105,29 +105,17 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/html"));
     set_security_headers(res.headers_mut(), is_page, &id);
-    access(
-        res.status().as_u16(),
-        res.response().error().map(ToString::to_string),
-    );
+    access(res.status().as_u16(), res.response().error().map(ToString::to_string));
     Ok(res)
 }
 
 /// The security headers of API.md, and the request id.
 pub fn set_security_headers(headers: &mut HeaderMap, is_page: bool, id: &str) {
     let mut set = |name: &'static str, value: &'static str| {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     };
-    set(
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    );
-    set(
-        "content-security-policy",
-        if is_page { PAGE_CSP } else { JSON_CSP },
-    );
+    set("strict-transport-security", "max-age=31536000; includeSubDomains");
+    set("content-security-policy", if is_page { PAGE_CSP } else { JSON_CSP });
     set("cross-origin-opener-policy", "same-origin");
     set("cross-origin-embedder-policy", "require-corp");
     set("cross-origin-resource-policy", "same-origin");

@@ -1,5 +1,6 @@
 //! The HTTP shell: routes, extractors, middleware and the error mapping.
 
+pub mod api_markdown;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
@@ -30,9 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/users/upsert").route(web::post().to(users::upsert)))
         .service(web::resource("/api/v1/users").route(web::get().to(users::lookup)))
         .service(
-            web::resource("/api/v1/users/{id}")
-                .route(web::get().to(users::get))
-                .route(web::patch().to(users::patch)),
+            web::resource("/api/v1/users/{id}").route(web::get().to(users::get)).route(web::patch().to(users::patch)),
         )
         .service(
             web::resource("/api/v1/users/{id}/keys")
@@ -40,15 +39,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(keys::list))
                 .route(web::delete().to(keys::revoke_by_body)),
         )
-        .service(
-            web::resource("/api/v1/users/{id}/keys/{key_id}").route(web::delete().to(keys::revoke)),
-        );
+        .service(web::resource("/api/v1/users/{id}/keys/{key_id}").route(web::delete().to(keys::revoke)));
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))
 }

@@ -58,21 +58,11 @@ impl KeyExtractor for Limiter {
     ) -> HttpResponse {
         let wait = negative.wait_time_from(DefaultClock::default().now());
         let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let reset_at =
-            chrono::Utc::now().timestamp() + i64::try_from(retry_after).unwrap_or(i64::MAX / 2);
+        let reset_at = chrono::Utc::now().timestamp() + i64::try_from(retry_after).unwrap_or(i64::MAX / 2);
         ApiError::rate_limited(retry_after)
-            .with_header(
-                actix_web::http::header::RETRY_AFTER,
-                retry_after.to_string(),
-            )
-            .with_header(
-                hname("ratelimit-policy"),
-                format!("\"{}\";q={};w=60", self.name, self.per_minute),
-            )
-            .with_header(
-                hname("ratelimit"),
-                format!("\"{}\";r=0;t={retry_after}", self.name),
-            )
+            .with_header(actix_web::http::header::RETRY_AFTER, retry_after.to_string())
+            .with_header(hname("ratelimit-policy"), format!("\"{}\";q={};w=60", self.name, self.per_minute))
+            .with_header(hname("ratelimit"), format!("\"{}\";r=0;t={retry_after}", self.name))
             .with_header(hname("x-ratelimit-limit"), self.per_minute.to_string())
             .with_header(hname("x-ratelimit-remaining"), "0")
             .with_header(hname("x-ratelimit-reset"), reset_at.to_string())
@@ -92,22 +82,13 @@ pub const WRITE_METHODS: [Method; 4] = [Method::POST, Method::PUT, Method::PATCH
 
 /// A limiter allowing `per_minute` requests of `methods` in any minute, all of them
 /// usable in one burst.
-pub fn limiter(
-    name: &'static str,
-    per_minute: u32,
-    keying: Keying,
-    methods: Vec<Method>,
-) -> Option<LimiterConfig> {
+pub fn limiter(name: &'static str, per_minute: u32, keying: Keying, methods: Vec<Method>) -> Option<LimiterConfig> {
     let per_minute = per_minute.max(1);
     let period = Duration::from_secs(60) / per_minute;
     GovernorConfigBuilder::default()
         .period(period.max(Duration::from_nanos(1)))
         .burst_size(per_minute)
         .methods(methods)
-        .key_extractor(Limiter {
-            name,
-            per_minute,
-            keying,
-        })
+        .key_extractor(Limiter { name, per_minute, keying })
         .finish()
 }

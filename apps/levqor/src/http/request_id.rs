@@ -14,10 +14,7 @@ pub const HEADER: &str = "x-request-id";
 pub struct RequestId(pub String);
 
 fn is_sane(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 /// The id for this request, recorded in its extensions.
@@ -40,9 +37,7 @@ pub async fn scope<F: std::future::Future>(id: String, fut: F) -> F::Output {
 
 /// The current request's id, or `unknown` outside a request.
 pub fn current() -> String {
-    CURRENT
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| "unknown".to_owned())
+    CURRENT.try_with(Clone::clone).unwrap_or_else(|_| "unknown".to_owned())
 }
 
 #[cfg(test)]

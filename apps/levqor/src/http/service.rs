@@ -20,10 +20,7 @@ pub struct Health {
 /// Liveness: answers without touching the database.
 #[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, body = Health)))]
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        ok: true,
-        ts: SystemClock.now(),
-    })
+    HttpResponse::Ok().json(Health { ok: true, ts: SystemClock.now() })
 }
 
 #[derive(Serialize, ToSchema, Clone)]
@@ -38,18 +35,10 @@ pub struct Check {
 
 impl Check {
     fn pass(detail: impl Into<String>, latency_ms: Option<f64>) -> Self {
-        Self {
-            status: "pass",
-            detail: Some(detail.into()),
-            latency_ms,
-        }
+        Self { status: "pass", detail: Some(detail.into()), latency_ms }
     }
     fn fail(detail: impl Into<String>) -> Self {
-        Self {
-            status: "fail",
-            detail: Some(detail.into()),
-            latency_ms: None,
-        }
+        Self { status: "fail", detail: Some(detail.into()), latency_ms: None }
     }
 }
 
@@ -63,10 +52,7 @@ async fn database_checks(state: &web::Data<AppState>) -> BTreeMap<String, Check>
     let st = state.clone();
     let outcome = web::block(move || {
         let started = Instant::now();
-        let ping = st
-            .store
-            .ping()
-            .map(|_| started.elapsed().as_secs_f64() * 1000.0);
+        let ping = st.store.ping().map(|_| started.elapsed().as_secs_f64() * 1000.0);
         let pending = st.store.pending_migrations();
         (ping, pending)
     })
@@ -104,11 +90,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let checks = database_checks(&state).await;
     let ready = checks.values().all(|c| c.status == "pass");
     let body = Readiness { ready, checks };
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,9 +110,7 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
     } else {
         Check {
             status: "warn",
-            detail: Some(
-                "API_KEYS is not set: only stored admin keys can reach admin endpoints".into(),
-            ),
+            detail: Some("API_KEYS is not set: only stored admin keys can reach admin endpoints".into()),
             latency_ms: None,
         }
     };
@@ -142,11 +122,7 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
     } else {
         "pass"
     };
-    HttpResponse::Ok().json(Status {
-        status: overall,
-        version: VERSION,
-        checks,
-    })
+    HttpResponse::Ok().json(Status { status: overall, version: VERSION, checks })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -175,12 +151,8 @@ pub struct ServiceInfo {
     pub build: &'static str,
 }
 
+/// Service name, version and build.
 #[utoipa::path(get, path = "/api/v1", tag = "service", responses((status = 200, body = ServiceInfo)))]
 pub async fn api_root() -> HttpResponse {
-    HttpResponse::Ok().json(ServiceInfo {
-        ok: true,
-        service: "levqor",
-        version: VERSION,
-        build: BUILD,
-    })
+    HttpResponse::Ok().json(ServiceInfo { ok: true, service: "levqor", version: VERSION, build: BUILD })
 }

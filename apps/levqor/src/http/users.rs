@@ -92,17 +92,8 @@ fn changes(
     meta: Option<Map<String, Value>>,
     problems: &mut Vec<FieldProblem>,
 ) -> ProfileChanges {
-    let locale = locale.and_then(|l| {
-        Locale::parse(&l)
-            .map_err(|e| problems.push(FieldProblem::new("locale", e)))
-            .ok()
-    });
-    ProfileChanges {
-        name,
-        locale,
-        currency: currency.map(Into::into),
-        meta,
-    }
+    let locale = locale.and_then(|l| Locale::parse(&l).map_err(|e| problems.push(FieldProblem::new("locale", e))).ok());
+    ProfileChanges { name, locale, currency: currency.map(Into::into), meta }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,16 +122,8 @@ pub async fn upsert(
 ) -> Result<HttpResponse, ApiError> {
     caller.0.require_admin()?;
     let mut problems = Vec::new();
-    let email = Email::parse(&body.email)
-        .map_err(|e| problems.push(FieldProblem::new("email", e.to_string())))
-        .ok();
-    let changes = changes(
-        body.name,
-        body.locale,
-        body.currency,
-        body.meta,
-        &mut problems,
-    );
+    let email = Email::parse(&body.email).map_err(|e| problems.push(FieldProblem::new("email", e.to_string()))).ok();
+    let changes = changes(body.name, body.locale, body.currency, body.meta, &mut problems);
     let email = match email {
         Some(e) if problems.is_empty() => e,
         _ => return Err(ApiError::invalid(problems)),
@@ -148,17 +131,9 @@ pub async fn upsert(
     let (user, created) = web::block(move || state.accounts.upsert(&email, &changes)).await??;
     let user = UserDto::from(user);
     Ok(if created {
-        HttpResponse::Created().json(UpsertResponse {
-            created: Some(true),
-            updated: None,
-            user,
-        })
+        HttpResponse::Created().json(UpsertResponse { created: Some(true), updated: None, user })
     } else {
-        HttpResponse::Ok().json(UpsertResponse {
-            created: None,
-            updated: Some(true),
-            user,
-        })
+        HttpResponse::Ok().json(UpsertResponse { created: None, updated: Some(true), user })
     })
 }
 
@@ -177,9 +152,10 @@ pub async fn lookup(
     caller: Caller,
     query: web::Query<LookupQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let raw = query.into_inner().email.ok_or_else(|| {
-        ApiError::invalid_field("email", "the `email` query parameter is required")
-    })?;
+    let raw = query
+        .into_inner()
+        .email
+        .ok_or_else(|| ApiError::invalid_field("email", "the `email` query parameter is required"))?;
     let email = Email::parse(&raw).map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
     let user = web::block(move || state.accounts.lookup(&caller.0, &email)).await??;
     Ok(HttpResponse::Ok().json(UserDto::from(user)))
@@ -194,11 +170,7 @@ pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user id")),
     responses((status = 200, body = UserDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn get(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
     let user = web::block(move || state.accounts.get(&caller.0, &id)).await??;
     Ok(HttpResponse::Ok().json(UserDto::from(user)))
@@ -216,13 +188,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
     let mut problems = Vec::new();
-    let changes = changes(
-        body.name,
-        body.locale,
-        body.currency,
-        body.meta,
-        &mut problems,
-    );
+    let changes = changes(body.name, body.locale, body.currency, body.meta, &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
     }

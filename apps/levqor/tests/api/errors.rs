@@ -6,16 +6,8 @@ use crate::helpers::{ADMIN_KEY, Backend, TestApp};
 
 const UPSERT: &str = "/api/v1/users/upsert";
 
-async fn raw_post(
-    app: &TestApp,
-    content_type: Option<&str>,
-    body: impl Into<reqwest::Body>,
-) -> crate::helpers::Reply {
-    let mut req = app
-        .client
-        .post(app.url(UPSERT))
-        .header("X-Api-Key", ADMIN_KEY)
-        .body(body);
+async fn raw_post(app: &TestApp, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> crate::helpers::Reply {
+    let mut req = app.client.post(app.url(UPSERT)).header("X-Api-Key", ADMIN_KEY).body(body);
     if let Some(ct) = content_type {
         req = req.header("Content-Type", ct);
     }
@@ -35,26 +27,12 @@ async fn wrong_type_names_the_field(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else {
         return;
     };
-    let r = app
-        .post(UPSERT, Some(ADMIN_KEY), &json!({"email": 5}))
-        .await;
+    let r = app.post(UPSERT, Some(ADMIN_KEY), &json!({"email": 5})).await;
     r.assert_error(400, "invalid_request");
     assert_eq!(r.problem_field(), "email");
-    let r = app
-        .post(
-            UPSERT,
-            Some(ADMIN_KEY),
-            &json!({"email": "a@b.io", "meta": []}),
-        )
-        .await;
+    let r = app.post(UPSERT, Some(ADMIN_KEY), &json!({"email": "a@b.io", "meta": []})).await;
     assert_eq!(r.problem_field(), "meta");
-    let r = app
-        .post(
-            UPSERT,
-            Some(ADMIN_KEY),
-            &json!({"email": "a@b.io", "currency": "JPY"}),
-        )
-        .await;
+    let r = app.post(UPSERT, Some(ADMIN_KEY), &json!({"email": "a@b.io", "currency": "JPY"})).await;
     assert_eq!(r.problem_field(), "currency");
 }
 
@@ -62,18 +40,10 @@ async fn unknown_and_missing_fields_are_400(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else {
         return;
     };
-    let r = app
-        .post(
-            UPSERT,
-            Some(ADMIN_KEY),
-            &json!({"email": "a@b.io", "role": "admin"}),
-        )
-        .await;
+    let r = app.post(UPSERT, Some(ADMIN_KEY), &json!({"email": "a@b.io", "role": "admin"})).await;
     r.assert_error(400, "invalid_request");
     assert_eq!(r.problem_field(), "role");
-    let r = app
-        .post(UPSERT, Some(ADMIN_KEY), &json!({"name": "x"}))
-        .await;
+    let r = app.post(UPSERT, Some(ADMIN_KEY), &json!({"name": "x"})).await;
     r.assert_error(400, "invalid_request");
     assert_eq!(r.problem_field(), "email");
     let r = raw_post(&app, Some("application/json"), "[1, 2]").await;
@@ -84,28 +54,11 @@ async fn domain_validation_names_fields(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else {
         return;
     };
-    let r = app
-        .post(
-            UPSERT,
-            Some(ADMIN_KEY),
-            &json!({"email": "not-an-email", "locale": "english please"}),
-        )
-        .await;
+    let r = app.post(UPSERT, Some(ADMIN_KEY), &json!({"email": "not-an-email", "locale": "english please"})).await;
     r.assert_error(400, "invalid_request");
-    let fields: Vec<_> = r.body["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<_> = r.body["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["email", "locale"]);
-    let r = app
-        .post(
-            UPSERT,
-            Some(ADMIN_KEY),
-            &json!({"email": "a@b.io", "name": "   "}),
-        )
-        .await;
+    let r = app.post(UPSERT, Some(ADMIN_KEY), &json!({"email": "a@b.io", "name": "   "})).await;
     assert_eq!(r.problem_field(), "name");
 }
 
@@ -113,18 +66,9 @@ async fn wrong_content_type_is_415(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else {
         return;
     };
-    raw_post(&app, Some("text/plain"), "{\"email\": \"a@b.io\"}")
-        .await
-        .assert_error(415, "unsupported_media_type");
-    raw_post(&app, None, "{\"email\": \"a@b.io\"}")
-        .await
-        .assert_error(415, "unsupported_media_type");
-    let ok = raw_post(
-        &app,
-        Some("application/json; charset=utf-8"),
-        "{\"email\": \"a@b.io\"}",
-    )
-    .await;
+    raw_post(&app, Some("text/plain"), "{\"email\": \"a@b.io\"}").await.assert_error(415, "unsupported_media_type");
+    raw_post(&app, None, "{\"email\": \"a@b.io\"}").await.assert_error(415, "unsupported_media_type");
+    let ok = raw_post(&app, Some("application/json; charset=utf-8"), "{\"email\": \"a@b.io\"}").await;
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 }
 
@@ -133,9 +77,7 @@ async fn oversized_body_is_413(b: Backend) {
         return;
     };
     let big = json!({"email": "a@b.io", "name": "x".repeat(4096)}).to_string();
-    raw_post(&app, Some("application/json"), big)
-        .await
-        .assert_error(413, "payload_too_large");
+    raw_post(&app, Some("application/json"), big).await.assert_error(413, "payload_too_large");
     // Without a Content-Length the limit still holds while streaming.
     let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(vec![b' '; 3000])]);
     let r = app
@@ -161,33 +103,15 @@ async fn unknown_path_is_json_404_with_security_headers(b: Backend) {
 }
 
 pub fn assert_security_headers(r: &crate::helpers::Reply) {
-    assert_eq!(
-        r.header("strict-transport-security"),
-        Some("max-age=31536000; includeSubDomains")
-    );
-    assert_eq!(
-        r.header("content-security-policy"),
-        Some("default-src 'none'; frame-ancestors 'none'")
-    );
+    assert_eq!(r.header("strict-transport-security"), Some("max-age=31536000; includeSubDomains"));
+    assert_eq!(r.header("content-security-policy"), Some("default-src 'none'; frame-ancestors 'none'"));
     assert_eq!(r.header("cross-origin-opener-policy"), Some("same-origin"));
-    assert_eq!(
-        r.header("cross-origin-embedder-policy"),
-        Some("require-corp")
-    );
-    assert_eq!(
-        r.header("cross-origin-resource-policy"),
-        Some("same-origin")
-    );
+    assert_eq!(r.header("cross-origin-embedder-policy"), Some("require-corp"));
+    assert_eq!(r.header("cross-origin-resource-policy"), Some("same-origin"));
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
-    assert_eq!(
-        r.header("referrer-policy"),
-        Some("strict-origin-when-cross-origin")
-    );
-    assert!(
-        r.header("permissions-policy")
-            .is_some_and(|p| p.contains("camera=()"))
-    );
+    assert_eq!(r.header("referrer-policy"), Some("strict-origin-when-cross-origin"));
+    assert!(r.header("permissions-policy").is_some_and(|p| p.contains("camera=()")));
     assert!(r.header("x-request-id").is_some());
 }
 
@@ -195,22 +119,11 @@ async fn wrong_method_is_405_with_allow(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else {
         return;
     };
-    let r = app
-        .send(
-            app.client
-                .delete(app.url(UPSERT))
-                .header("X-Api-Key", ADMIN_KEY),
-        )
-        .await;
+    let r = app.send(app.client.delete(app.url(UPSERT)).header("X-Api-Key", ADMIN_KEY)).await;
     r.assert_error(405, "method_not_allowed");
     assert_eq!(r.header("allow"), Some("POST"));
     assert_security_headers(&r);
-    let r = app
-        .send(
-            app.client
-                .put(app.url("/api/v1/users/01a2190a-0000-7000-8000-000000000000")),
-        )
-        .await;
+    let r = app.send(app.client.put(app.url("/api/v1/users/01a2190a-0000-7000-8000-000000000000"))).await;
     r.assert_error(405, "method_not_allowed");
     assert_eq!(r.header("allow"), Some("GET, PATCH"));
 }
@@ -221,11 +134,7 @@ async fn panics_become_json_500(b: Backend) {
     };
     let r = app.get("/test/panic", None).await;
     r.assert_error(500, "internal_error");
-    assert!(
-        !r.body.to_string().contains("deliberate"),
-        "panic message leaked: {:?}",
-        r.body
-    );
+    assert!(!r.body.to_string().contains("deliberate"), "panic message leaked: {:?}", r.body);
     assert_security_headers(&r);
     // The worker survived.
     assert_eq!(app.get("/health", None).await.status, 200);
@@ -235,53 +144,22 @@ async fn request_ids_are_echoed_when_sane(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else {
         return;
     };
-    let r = app
-        .send(
-            app.client
-                .get(app.url("/nope"))
-                .header("X-Request-Id", "trace-42"),
-        )
-        .await;
+    let r = app.send(app.client.get(app.url("/nope")).header("X-Request-Id", "trace-42")).await;
     assert_eq!(r.header("x-request-id"), Some("trace-42"));
     assert_eq!(r.body["request_id"], "trace-42");
-    let r = app
-        .send(
-            app.client
-                .get(app.url("/health"))
-                .header("X-Request-Id", "bad id with spaces"),
-        )
-        .await;
+    let r = app.send(app.client.get(app.url("/health")).header("X-Request-Id", "bad id with spaces")).await;
     let id = r.header("x-request-id").unwrap();
     assert_ne!(id, "bad id with spaces");
     assert!(!id.is_empty());
 }
 
 async fn cors_only_for_configured_origins(b: Backend) {
-    let Some(app) = TestApp::spawn(b, |s| {
-        s.cors_origins = vec!["https://levqor.example".into()]
-    })
-    .await
-    else {
+    let Some(app) = TestApp::spawn(b, |s| s.cors_origins = vec!["https://levqor.example".into()]).await else {
         return;
     };
-    let ok = app
-        .send(
-            app.client
-                .get(app.url("/health"))
-                .header("Origin", "https://levqor.example"),
-        )
-        .await;
-    assert_eq!(
-        ok.header("access-control-allow-origin"),
-        Some("https://levqor.example")
-    );
-    let other = app
-        .send(
-            app.client
-                .get(app.url("/health"))
-                .header("Origin", "https://evil.example"),
-        )
-        .await;
+    let ok = app.send(app.client.get(app.url("/health")).header("Origin", "https://levqor.example")).await;
+    assert_eq!(ok.header("access-control-allow-origin"), Some("https://levqor.example"));
+    let other = app.send(app.client.get(app.url("/health")).header("Origin", "https://evil.example")).await;
     assert_eq!(other.header("access-control-allow-origin"), None);
     let preflight = app
         .send(

@@ -33,24 +33,15 @@ impl Reply {
 
     /// The `field` of the first validation problem.
     pub fn problem_field(&self) -> &str {
-        self.body["details"][0]["field"]
-            .as_str()
-            .unwrap_or_default()
+        self.body["details"][0]["field"].as_str().unwrap_or_default()
     }
 
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{:?}", self.body);
         assert_eq!(self.body["error"], code, "{:?}", self.body);
         assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-        assert!(
-            self.body["request_id"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-        );
-        assert_eq!(
-            self.header("x-request-id"),
-            self.body["request_id"].as_str()
-        );
+        assert!(self.body["request_id"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(self.header("x-request-id"), self.body["request_id"].as_str());
     }
 }
 
@@ -65,10 +56,7 @@ fn test_routes(cfg: &mut web::ServiceConfig) {
 impl TestApp {
     /// A server with the admin key configured and generous rate limits, adjusted by
     /// `tweak`; `None` when the backend is PostgreSQL and no test server is set.
-    pub async fn spawn(
-        backend: Backend,
-        tweak: impl FnOnce(&mut ServeSettings),
-    ) -> Option<TestApp> {
+    pub async fn spawn(backend: Backend, tweak: impl FnOnce(&mut ServeSettings)) -> Option<TestApp> {
         let db = match backend {
             Backend::Sqlite => TestDb::sqlite(),
             Backend::Postgres(name) => TestDb::postgres(name)?,
@@ -81,16 +69,10 @@ impl TestApp {
         settings.rate_read = 100_000;
         tweak(&mut settings);
         let app =
-            Application::build_with_routes(settings, levqor::telemetry::discard(), test_routes)
-                .expect("server starts");
+            Application::build_with_routes(settings, levqor::telemetry::discard(), test_routes).expect("server starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         actix_web::rt::spawn(app.run_until_stopped());
-        Some(TestApp {
-            base,
-            client: reqwest::Client::new(),
-            _db: db,
-            _data: data,
-        })
+        Some(TestApp { base, client: reqwest::Client::new(), _db: db, _data: data })
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
@@ -104,11 +86,7 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -127,13 +105,7 @@ impl TestApp {
         self.with_body(reqwest::Method::POST, path, key, body).await
     }
 
-    pub async fn with_body(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: Option<&str>,
-        body: &Value,
-    ) -> Reply {
+    pub async fn with_body(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: &Value) -> Reply {
         let mut req = self.client.request(method, self.url(path)).json(body);
         if let Some(k) = key {
             req = req.header("X-Api-Key", k);
@@ -143,22 +115,10 @@ impl TestApp {
 
     /// Upsert a user and give it a key: (user id, key).
     pub async fn new_user(&self, email: &str) -> (String, String) {
-        let r = self
-            .post(
-                "/api/v1/users/upsert",
-                Some(ADMIN_KEY),
-                &json!({ "email": email }),
-            )
-            .await;
+        let r = self.post("/api/v1/users/upsert", Some(ADMIN_KEY), &json!({ "email": email })).await;
         assert!(r.status == 201 || r.status == 200, "{:?}", r.body);
         let id = r.body["user"]["id"].as_str().unwrap().to_owned();
-        let k = self
-            .post(
-                &format!("/api/v1/users/{id}/keys"),
-                Some(ADMIN_KEY),
-                &json!({}),
-            )
-            .await;
+        let k = self.post(&format!("/api/v1/users/{id}/keys"), Some(ADMIN_KEY), &json!({})).await;
         assert_eq!(k.status, 201, "{:?}", k.body);
         (id, k.body["key"].as_str().unwrap().to_owned())
     }

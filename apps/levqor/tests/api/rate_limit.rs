@@ -20,21 +20,12 @@ fn assert_limited(r: &Reply, policy: &str, limit: u32) {
     r.assert_error(429, "rate_limited");
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    assert_eq!(
-        r.header("ratelimit-policy").unwrap(),
-        format!("\"{policy}\";q={limit};w=60")
-    );
-    assert_eq!(
-        r.header("ratelimit").unwrap(),
-        format!("\"{policy}\";r=0;t={retry}")
-    );
+    assert_eq!(r.header("ratelimit-policy").unwrap(), format!("\"{policy}\";q={limit};w=60"));
+    assert_eq!(r.header("ratelimit").unwrap(), format!("\"{policy}\";r=0;t={retry}"));
     assert_eq!(r.header("x-ratelimit-limit").unwrap(), limit.to_string());
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
     let reset: i64 = r.header("x-ratelimit-reset").unwrap().parse().unwrap();
-    assert!(
-        reset >= chrono::Utc::now().timestamp(),
-        "X-RateLimit-Reset is a future epoch second"
-    );
+    assert!(reset >= chrono::Utc::now().timestamp(), "X-RateLimit-Reset is a future epoch second");
     crate::errors::assert_security_headers(r);
 }
 
@@ -48,12 +39,7 @@ async fn per_ip_write_limit(b: Backend) {
     }
     assert_limited(&upsert(&app, 3, None).await, "per-ip", 3);
     // Reads are not write-limited.
-    assert_eq!(
-        app.get("/api/v1/users?email=rl0@example.com", Some(ADMIN_KEY))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.get("/api/v1/users?email=rl0@example.com", Some(ADMIN_KEY)).await.status, 200);
 }
 
 async fn global_write_limit(b: Backend) {

@@ -56,18 +56,12 @@ async fn openapi_documents_every_route(b: Backend) {
         ("/api/v1/users/{id}/keys", "delete"),
         ("/api/v1/users/{id}/keys/{key_id}", "delete"),
     ] {
-        assert!(
-            paths.get(path).and_then(|p| p.get(method)).is_some(),
-            "{method} {path} is not documented"
-        );
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
     }
     let upsert = &paths["/api/v1/users/upsert"]["post"];
     assert!(upsert["requestBody"].is_object());
     for status in ["200", "201", "400", "401", "403"] {
-        assert!(
-            upsert["responses"][status].is_object(),
-            "upsert lacks {status}"
-        );
+        assert!(upsert["responses"][status].is_object(), "upsert lacks {status}");
     }
     assert!(upsert["security"].is_array());
     let schemes = &doc.body["components"]["securitySchemes"];

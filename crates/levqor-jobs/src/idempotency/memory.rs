@@ -4,8 +4,8 @@ use std::sync::{Mutex, MutexGuard};
 use levqor_core::{StorageError, Timestamp};
 
 use super::{
-    Begin, Fingerprint, IdempotencyKey, IdempotencyRecord, IdempotencyStore, RETENTION,
-    RecordState, StoredResponse, decide, in_flight_record,
+    Begin, Fingerprint, IdempotencyKey, IdempotencyRecord, IdempotencyStore, RETENTION, RecordState, StoredResponse,
+    decide, in_flight_record,
 };
 
 /// Records by (caller, key).
@@ -23,9 +23,7 @@ impl MemoryIdempotency {
     }
 
     fn records(&self) -> Result<MutexGuard<'_, Records>, StorageError> {
-        self.records
-            .lock()
-            .map_err(|_| StorageError::Failure("in-memory idempotency store poisoned".into()))
+        self.records.lock().map_err(|_| StorageError::Failure("in-memory idempotency store poisoned".into()))
     }
 }
 
@@ -64,10 +62,7 @@ impl IdempotencyStore for MemoryIdempotency {
     fn abandon(&self, caller: &str, key: &IdempotencyKey) -> Result<(), StorageError> {
         let mut records = self.records()?;
         let slot = (caller.to_owned(), key.clone());
-        if records
-            .get(&slot)
-            .is_some_and(|r| r.state == RecordState::InFlight)
-        {
+        if records.get(&slot).is_some_and(|r| r.state == RecordState::InFlight) {
             records.remove(&slot);
         }
         Ok(())
@@ -96,52 +91,22 @@ mod tests {
         let key = IdempotencyKey::parse("abc").unwrap();
         let fp = Fingerprint::of("POST", "/api/v1/intake", b"{\"workflow\":\"echo\"}");
         let other = Fingerprint::of("POST", "/api/v1/intake", b"{}");
-        let response = StoredResponse {
-            status: 202,
-            body: "{\"job_id\":\"1\"}".into(),
-        };
+        let response = StoredResponse { status: 202, body: "{\"job_id\":\"1\"}".into() };
 
         assert_eq!(store.begin("alice", &key, &fp, t0()).unwrap(), Begin::Fresh);
-        assert_eq!(
-            store.begin("alice", &key, &fp, t0()).unwrap(),
-            Begin::InFlight
-        );
-        assert_eq!(
-            store.begin("alice", &key, &other, t0()).unwrap(),
-            Begin::Mismatch
-        );
-        assert_eq!(
-            store.begin("bob", &key, &other, t0()).unwrap(),
-            Begin::Fresh,
-            "keys are per caller"
-        );
+        assert_eq!(store.begin("alice", &key, &fp, t0()).unwrap(), Begin::InFlight);
+        assert_eq!(store.begin("alice", &key, &other, t0()).unwrap(), Begin::Mismatch);
+        assert_eq!(store.begin("bob", &key, &other, t0()).unwrap(), Begin::Fresh, "keys are per caller");
 
         store.complete("alice", &key, &response, t0()).unwrap();
         let later = t0() + TimeDelta::hours(1);
-        assert_eq!(
-            store.begin("alice", &key, &fp, later).unwrap(),
-            Begin::Replay(response.clone())
-        );
+        assert_eq!(store.begin("alice", &key, &fp, later).unwrap(), Begin::Replay(response.clone()));
         store.abandon("alice", &key).unwrap();
-        assert_eq!(
-            store.begin("alice", &key, &fp, later).unwrap(),
-            Begin::Replay(response),
-            "completed stays"
-        );
+        assert_eq!(store.begin("alice", &key, &fp, later).unwrap(), Begin::Replay(response), "completed stays");
 
         assert_eq!(store.purge_expired(later).unwrap(), 0);
-        assert_eq!(
-            store
-                .purge_expired(t0() + RETENTION + TimeDelta::seconds(1))
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            store
-                .begin("alice", &key, &fp, t0() + RETENTION * 2)
-                .unwrap(),
-            Begin::Fresh
-        );
+        assert_eq!(store.purge_expired(t0() + RETENTION + TimeDelta::seconds(1)).unwrap(), 2);
+        assert_eq!(store.begin("alice", &key, &fp, t0() + RETENTION * 2).unwrap(), Begin::Fresh);
     }
 
     #[test]

@@ -130,11 +130,7 @@ pub enum Begin {
 
 /// The decision, given what is stored for (caller, key). `Fresh` means the caller
 /// must (over)write the record with [`in_flight_record`].
-pub fn decide(
-    existing: Option<&IdempotencyRecord>,
-    fingerprint: &Fingerprint,
-    now: Timestamp,
-) -> Begin {
+pub fn decide(existing: Option<&IdempotencyRecord>, fingerprint: &Fingerprint, now: Timestamp) -> Begin {
     let Some(record) = existing.filter(|r| r.expires_at > now) else {
         return Begin::Fresh;
     };
@@ -222,10 +218,7 @@ mod tests {
         assert_ne!(a, Fingerprint::of("PUT", "/api/v1/intake", b"{}"));
         assert_ne!(a, Fingerprint::of("POST", "/api/v1/run", b"{}"));
         assert_ne!(a, Fingerprint::of("POST", "/api/v1/intake", b"{ }"));
-        assert_ne!(
-            Fingerprint::of("POST", "/a", b"bc"),
-            Fingerprint::of("POST", "/ab", b"c")
-        );
+        assert_ne!(Fingerprint::of("POST", "/a", b"bc"), Fingerprint::of("POST", "/ab", b"c"));
         assert_eq!(Fingerprint::from_hex(&a.to_hex()), Some(a));
         assert_eq!(Fingerprint::from_hex("zz"), None);
     }
@@ -240,37 +233,18 @@ mod tests {
         assert_eq!(decide(None, &fp, t0()), Begin::Fresh);
         assert_eq!(decide(Some(&record), &fp, t0()), Begin::InFlight);
         assert_eq!(decide(Some(&record), &other, t0()), Begin::Mismatch);
-        assert_eq!(
-            decide(Some(&record), &fp, t0() + IN_FLIGHT_TIMEOUT),
-            Begin::Fresh,
-            "a dead request"
-        );
+        assert_eq!(decide(Some(&record), &fp, t0() + IN_FLIGHT_TIMEOUT), Begin::Fresh, "a dead request");
 
-        let response = StoredResponse {
-            status: 202,
-            body: "{}".into(),
-        };
+        let response = StoredResponse { status: 202, body: "{}".into() };
         record.state = RecordState::Completed(response.clone());
-        assert_eq!(
-            decide(Some(&record), &fp, t0() + TimeDelta::hours(23)),
-            Begin::Replay(response)
-        );
-        assert_eq!(
-            decide(Some(&record), &other, t0() + TimeDelta::hours(23)),
-            Begin::Mismatch
-        );
-        assert_eq!(
-            decide(Some(&record), &other, t0() + RETENTION),
-            Begin::Fresh,
-            "expired"
-        );
+        assert_eq!(decide(Some(&record), &fp, t0() + TimeDelta::hours(23)), Begin::Replay(response));
+        assert_eq!(decide(Some(&record), &other, t0() + TimeDelta::hours(23)), Begin::Mismatch);
+        assert_eq!(decide(Some(&record), &other, t0() + RETENTION), Begin::Fresh, "expired");
     }
 
     #[test]
     fn only_final_answers_are_stored() {
         assert!(should_store(202) && should_store(400) && should_store(402) && should_store(404));
-        assert!(
-            !should_store(409) && !should_store(429) && !should_store(500) && !should_store(503)
-        );
+        assert!(!should_store(409) && !should_store(429) && !should_store(500) && !should_store(503));
     }
 }

@@ -56,52 +56,34 @@ impl Workflow for HttpRequest {
         let policy = self.policy;
         async move {
             let request = build(&client, policy, ctx.payload)?;
-            let response = request
-                .send()
-                .await
-                .map_err(|e| match find_ssrf_error(&e) {
-                    Some(refused) => JobError::permanent(format!("target refused: {refused}")),
-                    None => JobError::retryable(format!("request failed: {}", error_chain(&e))),
-                })?;
+            let response = request.send().await.map_err(|e| match find_ssrf_error(&e) {
+                Some(refused) => JobError::permanent(format!("target refused: {refused}")),
+                None => JobError::retryable(format!("request failed: {}", error_chain(&e))),
+            })?;
             read_response(response).await
         }
         .boxed()
     }
 }
 
-fn build(
-    client: &reqwest::Client,
-    policy: TargetPolicy,
-    payload: Value,
-) -> Result<reqwest::RequestBuilder, JobError> {
-    let p: HttpRequestPayload = serde_json::from_value(payload)
-        .map_err(|e| JobError::permanent(format!("invalid payload: {e}")))?;
+fn build(client: &reqwest::Client, policy: TargetPolicy, payload: Value) -> Result<reqwest::RequestBuilder, JobError> {
+    let p: HttpRequestPayload =
+        serde_json::from_value(payload).map_err(|e| JobError::permanent(format!("invalid payload: {e}")))?;
     let method = reqwest::Method::from_bytes(p.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| JobError::permanent("invalid payload: method is not an HTTP method"))?;
-    let url =
-        Url::parse(&p.url).map_err(|_| JobError::permanent("invalid payload: url is not a URL"))?;
-    policy
-        .check_literal(&url)
-        .map_err(|e| JobError::permanent(format!("target refused: {e}")))?;
+    let url = Url::parse(&p.url).map_err(|_| JobError::permanent("invalid payload: url is not a URL"))?;
+    policy.check_literal(&url).map_err(|e| JobError::permanent(format!("target refused: {e}")))?;
 
     let mut headers = HeaderMap::new();
     for (name, value) in &p.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            JobError::permanent(format!("invalid payload: bad header name `{name}`"))
-        })?;
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            JobError::permanent(format!("invalid payload: bad value for header `{name}`"))
-        })?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| JobError::permanent(format!("invalid payload: bad header name `{name}`")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| JobError::permanent(format!("invalid payload: bad value for header `{name}`")))?;
         headers.append(name, value);
     }
-    let timeout = p
-        .timeout_s
-        .unwrap_or(DEFAULT_TIMEOUT_S)
-        .clamp(1, MAX_TIMEOUT_S);
-    let request = client
-        .request(method, url)
-        .headers(headers)
-        .timeout(Duration::from_secs(u64::from(timeout)));
+    let timeout = p.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S).clamp(1, MAX_TIMEOUT_S);
+    let request = client.request(method, url).headers(headers).timeout(Duration::from_secs(u64::from(timeout)));
     Ok(match p.body {
         None => request,
         Some(Value::String(text)) => request.body(text),
@@ -114,24 +96,18 @@ async fn read_response(mut response: reqwest::Response) -> Result<Value, JobErro
     let headers: BTreeMap<String, String> = response
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let is_json = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+    let is_json =
+        response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
 
     let mut body = Vec::new();
     let mut truncated = false;
-    while let Some(chunk) = response.chunk().await.map_err(|e| {
-        JobError::retryable(format!("reading the response failed: {}", error_chain(&e)))
-    })? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| JobError::retryable(format!("reading the response failed: {}", error_chain(&e))))?
+    {
         let room = MAX_RESPONSE_BYTES - body.len();
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
@@ -142,12 +118,8 @@ async fn read_response(mut response: reqwest::Response) -> Result<Value, JobErro
     }
 
     if !status.is_success() {
-        let retryable =
-            status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-        return Err(JobError {
-            message: format!("the target answered HTTP {}", status.as_u16()),
-            retryable,
-        });
+        let retryable = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        return Err(JobError { message: format!("the target answered HTTP {}", status.as_u16()), retryable });
     }
     let body = match (is_json && !truncated).then(|| serde_json::from_slice::<Value>(&body)) {
         Some(Ok(json)) => json,
@@ -176,30 +148,16 @@ mod tests {
     use levqor_core::UserId;
 
     fn ctx(payload: Value) -> JobContext {
-        JobContext {
-            job_id: JobId::new(),
-            owner: UserId::new(),
-            workflow: "http.request".into(),
-            payload,
-            attempt: 1,
-        }
+        JobContext { job_id: JobId::new(), owner: UserId::new(), workflow: "http.request".into(), payload, attempt: 1 }
     }
 
     fn open() -> HttpRequest {
-        HttpRequest::new(TargetPolicy {
-            allow_private: true,
-        })
-        .unwrap()
+        HttpRequest::new(TargetPolicy { allow_private: true }).unwrap()
     }
 
     #[tokio::test]
     async fn calls_the_target_and_returns_json() {
-        let (addr, mut seen) = serve(vec![Scripted::new(
-            200,
-            "application/json",
-            r#"{"ok":true}"#,
-        )])
-        .await;
+        let (addr, mut seen) = serve(vec![Scripted::new(200, "application/json", r#"{"ok":true}"#)]).await;
         let payload = json!({
             "method": "post",
             "url": format!("http://{addr}/hook?x=1"),
@@ -211,10 +169,7 @@ mod tests {
         assert_eq!(result["body"], json!({"ok": true}));
         assert_eq!(result["truncated"], false);
         let request = seen.recv().await.unwrap();
-        assert_eq!(
-            (request.method.as_str(), request.path.as_str()),
-            ("POST", "/hook?x=1")
-        );
+        assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/hook?x=1"));
         assert_eq!(request.headers["x-test"], "yes");
         assert_eq!(request.body, br#"{"a":1}"#);
     }
@@ -223,12 +178,7 @@ mod tests {
     async fn text_bodies_and_truncation() {
         let big = vec![b'x'; MAX_RESPONSE_BYTES + 10];
         let (addr, _seen) = serve(vec![Scripted::new(200, "text/plain", big)]).await;
-        let result = open()
-            .run(ctx(
-                json!({"method": "GET", "url": format!("http://{addr}/")}),
-            ))
-            .await
-            .unwrap();
+        let result = open().run(ctx(json!({"method": "GET", "url": format!("http://{addr}/")}))).await.unwrap();
         assert_eq!(result["truncated"], true);
         assert_eq!(result["body"].as_str().unwrap().len(), MAX_RESPONSE_BYTES);
     }
@@ -237,12 +187,7 @@ mod tests {
     async fn error_statuses_say_whether_to_retry() {
         for (status, retryable) in [(503, true), (429, true), (404, false), (400, false)] {
             let (addr, _seen) = serve(vec![Scripted::new(status, "text/plain", "no")]).await;
-            let err = open()
-                .run(ctx(
-                    json!({"method": "GET", "url": format!("http://{addr}/")}),
-                ))
-                .await
-                .unwrap_err();
+            let err = open().run(ctx(json!({"method": "GET", "url": format!("http://{addr}/")}))).await.unwrap_err();
             assert_eq!(err.retryable, retryable, "{status}");
             assert!(err.message.contains(&status.to_string()));
         }
@@ -251,15 +196,8 @@ mod tests {
     #[tokio::test]
     async fn private_targets_are_refused_by_default() {
         let guarded = HttpRequest::new(TargetPolicy::default()).unwrap();
-        for url in [
-            "http://127.0.0.1:9/",
-            "http://169.254.169.254/latest/meta-data/",
-            "http://localhost:9/",
-        ] {
-            let err = guarded
-                .run(ctx(json!({"method": "GET", "url": url})))
-                .await
-                .unwrap_err();
+        for url in ["http://127.0.0.1:9/", "http://169.254.169.254/latest/meta-data/", "http://localhost:9/"] {
+            let err = guarded.run(ctx(json!({"method": "GET", "url": url}))).await.unwrap_err();
             assert!(!err.retryable, "{url}: {err}");
             assert!(err.message.starts_with("target refused"), "{url}: {err}");
         }

@@ -33,11 +33,7 @@ impl WorkflowRegistry {
 
     /// Serves every name starting with `prefix` (e.g. `pipeline:`) with `workflow`;
     /// the workflow sees the full name in [`super::JobContext::workflow`].
-    pub fn register_prefix(
-        &mut self,
-        prefix: &str,
-        workflow: Arc<dyn Workflow>,
-    ) -> Result<(), RegistryError> {
+    pub fn register_prefix(&mut self, prefix: &str, workflow: Arc<dyn Workflow>) -> Result<(), RegistryError> {
         if self.prefixes.contains_key(prefix) {
             return Err(RegistryError::Duplicate(prefix.to_owned()));
         }
@@ -63,11 +59,7 @@ impl WorkflowRegistry {
 
     /// Exact names, sorted, then prefixes as `prefix*`.
     pub fn names(&self) -> Vec<String> {
-        self.exact
-            .keys()
-            .cloned()
-            .chain(self.prefixes.keys().map(|p| format!("{p}*")))
-            .collect()
+        self.exact.keys().cloned().chain(self.prefixes.keys().map(|p| format!("{p}*"))).collect()
     }
 }
 
@@ -100,28 +92,15 @@ mod tests {
     fn register_get_and_list() {
         let mut registry = WorkflowRegistry::new();
         registry.register(Arc::new(Echo)).unwrap();
-        assert_eq!(
-            registry.register(Arc::new(Echo)),
-            Err(RegistryError::Duplicate("echo".into()))
-        );
-        registry
-            .register_prefix("pipeline:", Arc::new(Named("pipeline:")))
-            .unwrap();
-        registry
-            .register_prefix("pipeline:v2:", Arc::new(Named("pipeline:v2:")))
-            .unwrap();
+        assert_eq!(registry.register(Arc::new(Echo)), Err(RegistryError::Duplicate("echo".into())));
+        registry.register_prefix("pipeline:", Arc::new(Named("pipeline:"))).unwrap();
+        registry.register_prefix("pipeline:v2:", Arc::new(Named("pipeline:v2:"))).unwrap();
 
         assert!(registry.contains("echo"));
         assert!(!registry.contains("ech"));
-        assert!(
-            !registry.contains("pipeline:"),
-            "a bare prefix names nothing"
-        );
+        assert!(!registry.contains("pipeline:"), "a bare prefix names nothing");
         assert_eq!(registry.get("pipeline:abc").unwrap().name(), "pipeline:");
-        assert_eq!(
-            registry.get("pipeline:v2:abc").unwrap().name(),
-            "pipeline:v2:"
-        );
+        assert_eq!(registry.get("pipeline:v2:abc").unwrap().name(), "pipeline:v2:");
         assert_eq!(registry.names(), ["echo", "pipeline:*", "pipeline:v2:*"]);
     }
 }

@@ -1,0 +1,147 @@
+//! The `levqor` binary as an operator uses it: keys, migrations, help, docs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn levqor(args: &[&str], db: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db)
+        .output()
+        .expect("levqor runs")
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+#[test]
+fn keys_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/levqor.db", dir.path().display());
+    let out = levqor(&["keys", "create", "--admin", "--label", "ops"], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).trim().to_owned();
+    assert!(key.starts_with("lq_") && key.len() >= 40, "{key}");
+
+    let out = levqor(&["keys", "create", "--user", "nobody@example.com"], &db);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no user with email nobody@example.com"));
+
+    let out = levqor(&["keys", "list"], &db);
+    assert!(out.status.success());
+    let listing = text(&out.stdout);
+    assert!(listing.contains("admin") && listing.contains("ops"));
+    assert!(!listing.contains(&key), "the secret was listed");
+    let id = listing.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+
+    let out = levqor(&["keys", "revoke", &id], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = levqor(&["keys", "revoke", "not-a-key-id"], &db);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/nested/levqor.db", dir.path().display());
+    let first = levqor(&["migrate"], &db);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stderr).contains("applied"));
+    let second = levqor(&["migrate"], &db);
+    assert!(text(&second.stderr).contains("up to date"));
+}
+
+#[test]
+fn bad_configuration_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/levqor.db", dir.path().display());
+    let out = Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", &db)
+        .env("RATE_BURST", "lots")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("RATE_BURST"), "{}", text(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", &db)
+        .env("API_KEYS", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("API_KEYS"), "{}", text(&out.stderr));
+    let out = levqor(&["migrate"], "mysql://nope");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("DATABASE_URL"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn help_lists_the_variables() {
+    let out = Command::new(env!("CARGO_BIN_EXE_levqor")).args(["serve", "--help"]).output().unwrap();
+    let help = text(&out.stdout);
+    for var in [
+        "LEVQOR_ADDR",
+        "DATABASE_URL",
+        "LEVQOR_DATA_DIR",
+        "API_KEYS",
+        "API_KEYS_NEXT",
+        "RATE_BURST",
+        "RATE_GLOBAL",
+        "MAX_CONTENT_LENGTH",
+        "LEVQOR_TRUSTED_PROXIES",
+    ] {
+        assert!(help.contains(var), "serve --help lacks {var}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_levqor")).arg("--help").output().unwrap();
+    assert!(text(&out.stdout).contains("serve"));
+}
+
+#[test]
+fn docs_api_md_is_generated_from_the_code() {
+    let out = Command::new(env!("CARGO_BIN_EXE_levqor")).args(["openapi", "--markdown"]).output().unwrap();
+    let generated = text(&out.stdout);
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/API.md")).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/API.md is stale: run `cargo run -p levqor -- openapi --markdown > docs/API.md`"
+    );
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", format!("sqlite://{}/levqor.db", dir.path().display()))
+        .env("LEVQOR_ADDR", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines.by_ref().map_while(Result::ok).find(|l| l.contains("levqor listening"));
+    assert!(listening.is_some(), "server never said it was listening");
+    let port = serde_json::from_str::<serde_json::Value>(&listening.unwrap()).unwrap()["port"].as_u64().unwrap();
+    // A full request, so the server (and its signal handling) is surely running.
+    use std::io::{Read, Write};
+    let mut conn =
+        std::net::TcpStream::connect(("127.0.0.1", port as u16)).expect("nothing listens on the logged port");
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}; log: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("levqor stopped")), "{rest:?}");
+}

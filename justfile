@@ -1,0 +1,35 @@
+# Levqor maintainers' recipes. `just --list` shows them.
+
+pg_url := env_var_or_default("LEVQOR_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+# Serve the API on the embedded default (SQLite in ./data).
+run *args:
+    cargo run --release -p levqor -- serve {{args}}
+
+# Every test; PostgreSQL tests print that they were skipped.
+test:
+    cargo test --workspace
+
+# The store and HTTP suites against PostgreSQL (LEVQOR_TEST_DATABASE_URL, default local postgres).
+test-pg:
+    LEVQOR_TEST_DATABASE_URL={{pg_url}} cargo test -p levqor-store -p levqor
+
+# Clippy with warnings as errors, and the formatting check.
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo fmt --all --check
+
+fmt:
+    cargo fmt --all
+
+# Apply migrations to DATABASE_URL (default: the SQLite file in ./data).
+migrate:
+    cargo run -p levqor -- migrate
+
+# Regenerate docs/API.md from the OpenAPI document.
+api-docs:
+    cargo run -q -p levqor -- openapi --markdown > docs/API.md
+
+# The contract checks of ../shared/conformance against a release build.
+conformance *args:
+    python3 ../shared/conformance/conformance.py {{args}}
