@@ -7,6 +7,8 @@
 mod accounts;
 mod connection;
 mod error;
+mod idempotency;
+mod jobs;
 mod migrations;
 mod schema;
 mod time;
@@ -16,3 +18,4 @@ pub mod testing;
 
 pub use connection::{Backend, DbConnection, Store, StoreOptions};
 pub use error::StoreError;
+pub use idempotency::{Intake, RecordedResponse};

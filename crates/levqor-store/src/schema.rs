@@ -31,3 +31,41 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, api_keys);
+
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        owner -> Text,
+        workflow -> Text,
+        payload -> Text,
+        state -> Text,
+        priority -> SmallInt,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        timeout_s -> Integer,
+        run_at -> BigInt,
+        callback_url -> Nullable<Text>,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+        lease_token -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (caller, key) {
+        caller -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        status -> Nullable<Integer>,
+        body -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(users, jobs);

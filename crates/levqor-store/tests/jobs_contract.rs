@@ -1,0 +1,50 @@
+//! The `JobQueue` contract of levqor-jobs, run on SQLite and on PostgreSQL, each
+//! case on a fresh database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $case() {
+                let db = levqor_store::testing::TestDb::sqlite();
+                levqor_jobs::contract::$case(&db.store);
+            } )*
+        }
+        mod postgres {
+            $( #[test] fn $case() {
+                if let Some(db) = levqor_store::testing::TestDb::postgres(concat!("postgres::", stringify!($case))) {
+                    levqor_jobs::contract::$case(&db.store);
+                }
+            } )*
+        }
+        #[test]
+        fn every_contract_case_is_listed() {
+            let listed = [$(stringify!($case)),*];
+            for (name, _) in levqor_jobs::contract::CASES {
+                assert!(listed.contains(name), "contract case {name} is not run against the store");
+            }
+        }
+    };
+}
+
+contract!(
+    enqueue_and_get_round_trip,
+    enqueue_batch_stores_all,
+    claim_order,
+    claim_skips_jobs_not_due,
+    claim_takes_a_lease,
+    heartbeat_extends_the_lease,
+    lease_expiry_and_rescue,
+    stale_finish_refused,
+    success_stores_the_result,
+    retry_back_off,
+    dead_after_max_attempts,
+    non_retryable_failure_is_dead,
+    cancel,
+    manual_retry,
+    release_returns_the_job,
+    per_owner_limit,
+    list_filters_and_pages,
+    counts_per_state,
+    complete_batch,
+);
