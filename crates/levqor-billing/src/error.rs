@@ -1,0 +1,36 @@
+use levqor_core::{Credits, FieldProblem, StorageError};
+
+use crate::ledger::ReservationState;
+use crate::stripe_signature::WebhookError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BillingError {
+    /// A 402: the balance does not cover what was asked for. Nothing was written.
+    #[error("insufficient credits: balance {balance}, needed {needed}")]
+    InsufficientCredits { balance: Credits, needed: Credits },
+    #[error("not found")]
+    NotFound,
+    #[error("the request is invalid")]
+    Invalid(Vec<FieldProblem>),
+    /// A 409: the reservation was already settled or released (for instance by the
+    /// sweeper after it expired), so it can no longer change the balance.
+    #[error("the reservation is already {}", .0.as_str())]
+    ReservationNotHeld(ReservationState),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Stripe answered with an error; `message` is Stripe's own (safe to log, not
+    /// necessarily to show). `status` 0 means Stripe could not be reached at all.
+    #[error("stripe error ({status}): {message}")]
+    Stripe { status: u16, message: String },
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    /// A 503: the named setting (e.g. `STRIPE_SECRET_KEY`) is not configured.
+    #[error("{0} is not configured")]
+    Unconfigured(&'static str),
+}
+
+impl BillingError {
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldProblem::new(field, problem)])
+    }
+}
