@@ -85,6 +85,23 @@ pub struct ServeSettings {
     #[arg(long, env = "LEVQOR_CORS_ORIGINS", value_name = "LEVQOR_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Jobs run at once by this process's workers; 0 serves the API only.
+    #[arg(long, env = "LEVQOR_WORKERS", value_name = "LEVQOR_WORKERS", default_value_t = default_workers())]
+    pub workers: usize,
+
+    /// Jobs of one user run at once by this process at most (0: half of LEVQOR_WORKERS, at least 1).
+    #[arg(long, env = "LEVQOR_OWNER_CONCURRENCY", value_name = "LEVQOR_OWNER_CONCURRENCY", default_value_t = 0)]
+    pub owner_concurrency: u32,
+
+    /// Keys callback signatures (and later email hashes and stored credentials); at
+    /// least 32 characters. Unset: generated once into LEVQOR_DATA_DIR/secret.
+    #[arg(long, env = "LEVQOR_SECRET", value_name = "LEVQOR_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub secret: Option<String>,
+
+    /// Let callbacks and HTTP jobs reach private, loopback and link-local addresses.
+    #[arg(long, env = "LEVQOR_ALLOW_PRIVATE_TARGETS", value_name = "LEVQOR_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_private_targets: bool,
+
     /// Log level: error, warn, info, debug.
     #[arg(long, env = "LEVQOR_LOG", value_name = "LEVQOR_LOG", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
@@ -105,7 +122,20 @@ impl ServeSettings {
             max_content_length: DEFAULT_MAX_CONTENT_LENGTH,
             trusted_proxies: TrustedProxies::default(),
             cors_origins: Vec::new(),
+            workers: default_workers(),
+            owner_concurrency: 0,
+            secret: None,
+            allow_private_targets: false,
             log_level: "info".into(),
+        }
+    }
+
+    /// The per-owner limit in force.
+    pub fn owner_limit(&self) -> u32 {
+        if self.owner_concurrency > 0 {
+            self.owner_concurrency
+        } else {
+            u32::try_from(self.workers.div_ceil(2)).unwrap_or(u32::MAX).max(1)
         }
     }
 
@@ -128,4 +158,15 @@ fn parse_body_limit(raw: &str) -> Result<usize, String> {
         return Err("must be between 1024 and 67108864 bytes".into());
     }
     Ok(n)
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+fn parse_secret(raw: &str) -> Result<String, String> {
+    if raw.len() < 32 {
+        return Err("must be at least 32 characters".into());
+    }
+    Ok(raw.to_owned())
 }

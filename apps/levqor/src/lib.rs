@@ -4,6 +4,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod jobs_runtime;
+pub mod secret;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

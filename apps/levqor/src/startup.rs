@@ -17,14 +17,15 @@ use crate::http::openapi::{ApiDoc, OpenApiJson};
 use crate::http::rate_limit::{Keying, WRITE_METHODS, limiter};
 use crate::http::routes_table::RouteTable;
 use crate::http::{self, middleware};
+use crate::jobs_runtime::JobsRuntime;
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
-    #[error(transparent)]
-    Store(#[from] levqor_store::StoreError),
+    #[error("{0}")]
+    Setup(String),
     #[error("invalid rate limit configuration")]
     RateLimit,
 }
@@ -32,6 +33,7 @@ pub enum StartError {
 pub struct Application {
     port: u16,
     server: Server,
+    jobs: JobsRuntime,
 }
 
 impl Application {
@@ -49,18 +51,21 @@ impl Application {
         let addr = settings.addr;
         let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?.port();
-        let state = web::Data::new(crate::wiring::app_state(settings, log)?);
-        let server = serve(listener, state, extra)?;
-        Ok(Self { port, server })
+        let (state, jobs) = crate::wiring::app_state(settings, log).map_err(StartError::Setup)?;
+        let server = serve(listener, web::Data::new(state), extra)?;
+        Ok(Self { port, server, jobs })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests (up to 10 s).
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests (up to 10 s)
+    /// and lets running jobs finish or releases them to the queue.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.jobs.stop().await;
+        served
     }
 }
 

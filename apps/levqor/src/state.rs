@@ -7,12 +7,16 @@ use levqor_core::Timestamp;
 use levqor_store::Store;
 
 use crate::config::ServeSettings;
+use crate::jobs_runtime::{IntakeWriter};
 
 pub struct AppState {
     pub settings: ServeSettings,
     pub log: slog::Logger,
     pub store: Store,
     pub accounts: AccountService,
+    pub registry: std::sync::Arc<levqor_jobs::WorkflowRegistry>,
+    pub intake: IntakeWriter,
+    pub waker: Option<levqor_jobs::Waker>,
     pub started_at: Timestamp,
     pub started: Instant,
 }

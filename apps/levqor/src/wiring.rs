@@ -8,6 +8,7 @@ use levqor_core::{Clock, SystemClock};
 use levqor_store::{Store, StoreError, StoreOptions};
 
 use crate::config::{ServeSettings, StoreSettings};
+use crate::jobs_runtime::JobsRuntime;
 use crate::state::AppState;
 
 /// Open the database and apply pending migrations.
@@ -27,8 +28,22 @@ pub fn accounts(store: &Store, admin_keys: AdminKeys) -> AccountService {
     AccountService::new(repo.clone(), repo, Arc::new(SystemClock), admin_keys)
 }
 
-pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<AppState, StoreError> {
-    let store = open_store(&settings.store)?;
+/// The state handlers see, and the background jobs runtime it feeds.
+pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState, JobsRuntime), String> {
+    let store = open_store(&settings.store).map_err(|e| e.to_string())?;
     let accounts = accounts(&store, AdminKeys::new(settings.admin_keys()));
-    Ok(AppState { settings, log, store, accounts, started_at: SystemClock.now(), started: Instant::now() })
+    let secret = crate::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
+    let jobs = JobsRuntime::start(&store, &settings, &secret, log.clone())?;
+    let state = AppState {
+        registry: jobs.registry.clone(),
+        intake: jobs.intake.clone(),
+        waker: jobs.waker.clone(),
+        settings,
+        log,
+        store,
+        accounts,
+        started_at: SystemClock.now(),
+        started: Instant::now(),
+    };
+    Ok((state, jobs))
 }

@@ -106,6 +106,14 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    pub fn idempotency_mismatch() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_mismatch",
+            "this Idempotency-Key was used with a different request; use a new key",
+        )
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -244,6 +252,23 @@ impl From<AuthError> for ApiError {
             AuthError::Storage(s) => s.into(),
             other => ApiError::unauthorized(other.to_string()),
         }
+    }
+}
+
+impl From<levqor_jobs::JobsError> for ApiError {
+    fn from(e: levqor_jobs::JobsError) -> Self {
+        match e {
+            levqor_jobs::JobsError::Invalid(details) => ApiError::invalid(details),
+            levqor_jobs::JobsError::NotFound => ApiError::not_found("no such job"),
+            levqor_jobs::JobsError::Illegal(why) => ApiError::conflict(why.to_string()),
+            levqor_jobs::JobsError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<ApiError> for HttpResponse {
+    fn from(e: ApiError) -> Self {
+        e.error_response()
     }
 }
 

@@ -22,6 +22,13 @@ pub struct BodyLimit(pub usize);
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
+/// A required JSON body together with its raw bytes (for request fingerprints).
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    pub value: T,
+    pub bytes: actix_web::web::Bytes,
+}
+
 /// A JSON body that may be absent (no body at all reads as `T::default()`).
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
@@ -107,15 +114,32 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
         let mut payload = payload.take();
+        Box::pin(async move { required(&req, &mut payload).await.map(|(value, _)| Json(value)) })
+    }
+}
+
+async fn required<T: DeserializeOwned>(req: &HttpRequest, payload: &mut Payload) -> Result<(T, BytesMut), ApiError> {
+    if !is_json(req) {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let body = read_body(req, payload).await?;
+    if body.is_empty() {
+        return Err(ApiError::invalid_field("body", "a JSON body is required"));
+    }
+    let value = parse(&body)?;
+    Ok((value, body))
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
         Box::pin(async move {
-            if !is_json(&req) {
-                return Err(ApiError::unsupported_media_type());
-            }
-            let body = read_body(&req, &mut payload).await?;
-            if body.is_empty() {
-                return Err(ApiError::invalid_field("body", "a JSON body is required"));
-            }
-            parse(&body).map(Json)
+            let (value, bytes) = required(&req, &mut payload).await?;
+            Ok(JsonBody { value, bytes: bytes.freeze() })
         })
     }
 }

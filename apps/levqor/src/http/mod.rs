@@ -4,6 +4,8 @@ pub mod api_markdown;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
+pub mod idempotency;
+pub mod jobs;
 pub mod json;
 pub mod keys;
 pub mod middleware;
@@ -39,7 +41,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(keys::list))
                 .route(web::delete().to(keys::revoke_by_body)),
         )
-        .service(web::resource("/api/v1/users/{id}/keys/{key_id}").route(web::delete().to(keys::revoke)));
+        .service(web::resource("/api/v1/users/{id}/keys/{key_id}").route(web::delete().to(keys::revoke)))
+        .service(web::resource("/ops/queue_health").route(web::get().to(jobs::queue_health)))
+        .service(web::resource("/api/v1/intake").route(web::post().to(jobs::intake)))
+        .service(web::resource("/api/v1/status/{job_id}").route(web::get().to(jobs::status)))
+        .service(web::resource("/api/v1/jobs").route(web::get().to(jobs::list)))
+        .service(web::resource("/api/v1/jobs/{job_id}/cancel").route(web::post().to(jobs::cancel)))
+        .service(web::resource("/api/v1/jobs/{job_id}/retry").route(web::post().to(jobs::retry)));
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{error, keys, service, users};
+use super::{error, jobs, keys, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{error, keys, service, users};
         service::health, service::ready, service::status, service::uptime, service::api_root,
         users::upsert, users::lookup, users::get, users::patch, users::me,
         keys::create, keys::list, keys::revoke, keys::revoke_by_body,
+        jobs::intake, jobs::status, jobs::list, jobs::cancel, jobs::retry, jobs::queue_health,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security),
@@ -20,6 +21,7 @@ use super::{error, keys, service, users};
         (name = "service", description = "health, readiness and version"),
         (name = "users", description = "users, looked up and upserted by email"),
         (name = "keys", description = "API keys: shown once, stored as hashes"),
+        (name = "jobs", description = "durable jobs: intake, status, cancel, retry"),
     )
 )]
 pub struct ApiDoc;

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod jobs;
 mod keys;
 mod rate_limit;
 mod service;

@@ -1,0 +1,151 @@
+//! The jobs side of a `levqor` process: the workflow registry, the group-commit
+//! intake writer, the worker pool, the lease sweeper and the idempotency purge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use levqor_core::{Clock, StorageError, SystemClock};
+use levqor_jobs::{
+    CallbackConfig, CallbackSender, Echo, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown,
+    Sweeper, SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
+};
+use levqor_store::{Intake, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::ServeSettings;
+
+/// Intakes committed together at most.
+const MAX_BATCH: usize = 512;
+
+pub fn registry(settings: &ServeSettings) -> Result<WorkflowRegistry, String> {
+    let mut registry = WorkflowRegistry::new();
+    registry.register(Arc::new(Echo)).map_err(|e| e.to_string())?;
+    let http = HttpRequest::new(TargetPolicy { allow_private: settings.allow_private_targets }).map_err(|e| e.to_string())?;
+    registry.register(Arc::new(http)).map_err(|e| e.to_string())?;
+    Ok(registry)
+}
+
+struct Pending {
+    intake: Intake,
+    reply: oneshot::Sender<Result<Job, StorageError>>,
+}
+
+/// Hands each intake to one writer task that commits whatever is waiting in one
+/// transaction, then answers every waiting request: a batch of one under light load,
+/// hundreds under heavy load. The caller's 202 waits for the commit.
+#[derive(Clone)]
+pub struct IntakeWriter {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl IntakeWriter {
+    pub fn start(store: Store, clock: Arc<dyn Clock>, waker: Option<Waker>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Pending>(MAX_BATCH * 8);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let (intakes, replies): (Vec<Intake>, Vec<_>) = batch.drain(..).map(|p| (p.intake, p.reply)).unzip();
+                let store = store.clone();
+                let now = clock.now();
+                let outcome = tokio::task::spawn_blocking(move || commit(&store, intakes, now)).await;
+                let results = match outcome {
+                    Ok(results) => results,
+                    Err(e) => replies.iter().map(|_| Err(StorageError::Failure(format!("intake writer failed: {e}")))).collect(),
+                };
+                let mut any = false;
+                for (reply, result) in replies.into_iter().zip(results) {
+                    any |= result.is_ok();
+                    let _ = reply.send(result);
+                }
+                if let Some(waker) = waker.as_ref().filter(|_| any) {
+                    waker.wake();
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Store one intake durably; returns once it is committed.
+    pub async fn submit(&self, intake: Intake) -> Result<Job, StorageError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Pending { intake, reply }).await.map_err(|_| StorageError::Unavailable("intake writer stopped".into()))?;
+        answer.await.map_err(|_| StorageError::Unavailable("intake writer stopped".into()))?
+    }
+}
+
+/// One transaction for the batch; if it fails, each intake alone, so one bad row
+/// cannot fail its neighbours.
+fn commit(store: &Store, intakes: Vec<Intake>, now: levqor_core::Timestamp) -> Vec<Result<Job, StorageError>> {
+    match store.intake_batch(&intakes, now) {
+        Ok(jobs) => jobs.into_iter().map(Ok).collect(),
+        Err(e) if intakes.len() == 1 => vec![Err(e)],
+        Err(_) => intakes
+            .into_iter()
+            .map(|intake| store.intake_batch(std::slice::from_ref(&intake), now).and_then(|mut j| j.pop().ok_or_else(|| StorageError::Failure("no job stored".into()))))
+            .collect(),
+    }
+}
+
+/// What runs in the background of `levqor serve` and `levqor worker`.
+pub struct JobsRuntime {
+    pub registry: Arc<WorkflowRegistry>,
+    pub waker: Option<Waker>,
+    pub intake: IntakeWriter,
+    shutdown: Shutdown,
+    pool: Option<WorkerPool>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl JobsRuntime {
+    /// Starts the pool (unless `settings.workers` is 0), the sweeper and the purge.
+    pub fn start(store: &Store, settings: &ServeSettings, secret: &[u8], log: slog::Logger) -> Result<Self, String> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let registry = Arc::new(registry(settings)?);
+        let queue: Arc<dyn JobQueue> = Arc::new(store.clone());
+        let shutdown = Shutdown::new();
+        let targets = TargetPolicy { allow_private: settings.allow_private_targets };
+        let callbacks = CallbackSender::new(CallbackConfig::new(secret.to_vec(), targets), clock.clone()).map_err(|e| e.to_string())?;
+
+        let pool = (settings.workers > 0).then(|| {
+            let config = WorkerConfig {
+                concurrency: settings.workers,
+                claim_batch: u32::try_from(settings.workers.min(256)).unwrap_or(256),
+                per_owner_limit: Some(settings.owner_limit()),
+                on_finished: Some(callbacks.hook()),
+                ..WorkerConfig::default()
+            };
+            WorkerPool::start(queue.clone(), registry.clone(), config, clock.clone(), shutdown.clone())
+        });
+        let waker = pool.as_ref().map(WorkerPool::waker);
+        let mut background = vec![Sweeper::start(queue, SweeperConfig::default(), clock.clone(), shutdown.clone(), waker.clone())];
+        background.push(purge_idempotency(store.clone(), clock.clone(), shutdown.clone(), log));
+        let intake = IntakeWriter::start(store.clone(), clock, waker.clone());
+        Ok(Self { registry, waker, intake, shutdown, pool, background })
+    }
+
+    /// Stop claiming, let running jobs finish (or release them), stop the rest.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        if let Some(pool) = self.pool {
+            pool.join().await;
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+    }
+}
+
+fn purge_idempotency(store: Store, clock: Arc<dyn Clock>, shutdown: Shutdown, log: slog::Logger) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (s, now) = (store.clone(), clock.now());
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.purge_expired(now)).await {
+                slog::warn!(log, "idempotency purge failed"; "error" => %e);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(600)) => {}
+                () = shutdown.wait() => break,
+            }
+        }
+    })
+}
