@@ -108,9 +108,18 @@ impl IdempotencyStore for Store {
             let decision = idempotency::decide(existing.as_ref(), fingerprint, now);
             if decision == Begin::Fresh {
                 let record = idempotency::in_flight_record(caller, key, fingerprint, now);
-                diesel::delete(ik::table.filter(ik::caller.eq(caller)).filter(ik::key.eq(key.as_str())))
+                // Replace only the record we read (expired or abandoned); with none read,
+                // insert and let a concurrent first request's row win the unique key.
+                if let Some(old) = &existing {
+                    diesel::delete(
+                        ik::table
+                            .filter(ik::caller.eq(caller))
+                            .filter(ik::key.eq(key.as_str()))
+                            .filter(ik::created_at.eq(to_db(old.created_at))),
+                    )
                     .execute(conn)
                     .map_err(db_error)?;
+                }
                 let row = Row {
                     caller: record.caller,
                     key: record.key.as_str().to_owned(),

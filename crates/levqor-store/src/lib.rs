@@ -9,7 +9,9 @@ mod connection;
 mod error;
 mod idempotency;
 mod jobs;
+mod ledger;
 mod migrations;
+mod referrals;
 mod schema;
 mod time;
 

@@ -69,3 +69,72 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(users, jobs);
+
+diesel::table! {
+    credit_balances (user_id) {
+        user_id -> Text,
+        balance -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_entries (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        amount -> BigInt,
+        balance_after -> BigInt,
+        reason -> Text,
+        reference -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_once_keys (key) {
+        key -> Text,
+        entry_id -> Text,
+    }
+}
+
+diesel::table! {
+    credit_reservations (id) {
+        id -> Text,
+        user_id -> Text,
+        amount -> BigInt,
+        charged -> Nullable<BigInt>,
+        reason -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        closed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    referral_codes (user_id) {
+        user_id -> Text,
+        code -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    referral_attributions (referred_user_id) {
+        referred_user_id -> Text,
+        referrer_user_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    referral_visits (id) {
+        id -> Text,
+        email -> Text,
+        source -> Text,
+        campaign -> Nullable<Text>,
+        medium -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}

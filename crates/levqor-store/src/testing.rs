@@ -73,7 +73,9 @@ impl Drop for TestDb {
 }
 
 fn open_migrated(url: &str) -> Store {
-    let store = match Store::open(url, &StoreOptions::default()) {
+    // Small pools: many tests run at once against one PostgreSQL server.
+    let options = StoreOptions { max_connections: 4, ..StoreOptions::default() };
+    let store = match Store::open(url, &options) {
         Ok(s) => s,
         Err(e) => panic!("cannot open test database: {e}"),
     };
