@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API (SQLite in ./data unless DATABASE_URL says otherwise).
     Serve(ServeSettings),
+    /// Run jobs only (no HTTP): several of these can share one PostgreSQL database.
+    Worker(ServeSettings),
     /// Apply pending database migrations and exit.
     Migrate(StoreSettings),
     /// Create, list and revoke API keys.

@@ -93,6 +93,11 @@ pub struct ServeSettings {
     #[arg(long, env = "LEVQOR_OWNER_CONCURRENCY", value_name = "LEVQOR_OWNER_CONCURRENCY", default_value_t = 0)]
     pub owner_concurrency: u32,
 
+    /// Seconds a worker holds a job before the sweeper may hand it to another
+    /// worker; running jobs renew it every third of this.
+    #[arg(long, env = "LEVQOR_LEASE_S", value_name = "LEVQOR_LEASE_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub lease_s: u64,
+
     /// Keys callback signatures (and later email hashes and stored credentials); at
     /// least 32 characters. Unset: generated once into LEVQOR_DATA_DIR/secret.
     #[arg(long, env = "LEVQOR_SECRET", value_name = "LEVQOR_SECRET", hide_env_values = true, value_parser = parse_secret)]
@@ -124,6 +129,7 @@ impl ServeSettings {
             cors_origins: Vec::new(),
             workers: default_workers(),
             owner_concurrency: 0,
+            lease_s: 60,
             secret: None,
             allow_private_targets: false,
             log_level: "info".into(),

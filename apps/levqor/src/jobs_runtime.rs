@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use levqor_core::{Clock, StorageError, SystemClock};
 use levqor_jobs::{
-    CallbackConfig, CallbackSender, Echo, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown,
-    Sweeper, SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
+    CallbackConfig, CallbackSender, Echo, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown, Sweeper,
+    SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
 };
 use levqor_store::{Intake, Store};
 use tokio::sync::{mpsc, oneshot};
@@ -20,7 +20,8 @@ const MAX_BATCH: usize = 512;
 pub fn registry(settings: &ServeSettings) -> Result<WorkflowRegistry, String> {
     let mut registry = WorkflowRegistry::new();
     registry.register(Arc::new(Echo)).map_err(|e| e.to_string())?;
-    let http = HttpRequest::new(TargetPolicy { allow_private: settings.allow_private_targets }).map_err(|e| e.to_string())?;
+    let http =
+        HttpRequest::new(TargetPolicy { allow_private: settings.allow_private_targets }).map_err(|e| e.to_string())?;
     registry.register(Arc::new(http)).map_err(|e| e.to_string())?;
     Ok(registry)
 }
@@ -50,7 +51,10 @@ impl IntakeWriter {
                 let outcome = tokio::task::spawn_blocking(move || commit(&store, intakes, now)).await;
                 let results = match outcome {
                     Ok(results) => results,
-                    Err(e) => replies.iter().map(|_| Err(StorageError::Failure(format!("intake writer failed: {e}")))).collect(),
+                    Err(e) => replies
+                        .iter()
+                        .map(|_| Err(StorageError::Failure(format!("intake writer failed: {e}"))))
+                        .collect(),
                 };
                 let mut any = false;
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -68,7 +72,10 @@ impl IntakeWriter {
     /// Store one intake durably; returns once it is committed.
     pub async fn submit(&self, intake: Intake) -> Result<Job, StorageError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Pending { intake, reply }).await.map_err(|_| StorageError::Unavailable("intake writer stopped".into()))?;
+        self.tx
+            .send(Pending { intake, reply })
+            .await
+            .map_err(|_| StorageError::Unavailable("intake writer stopped".into()))?;
         answer.await.map_err(|_| StorageError::Unavailable("intake writer stopped".into()))?
     }
 }
@@ -81,7 +88,11 @@ fn commit(store: &Store, intakes: Vec<Intake>, now: levqor_core::Timestamp) -> V
         Err(e) if intakes.len() == 1 => vec![Err(e)],
         Err(_) => intakes
             .into_iter()
-            .map(|intake| store.intake_batch(std::slice::from_ref(&intake), now).and_then(|mut j| j.pop().ok_or_else(|| StorageError::Failure("no job stored".into()))))
+            .map(|intake| {
+                store
+                    .intake_batch(std::slice::from_ref(&intake), now)
+                    .and_then(|mut j| j.pop().ok_or_else(|| StorageError::Failure("no job stored".into())))
+            })
             .collect(),
     }
 }
@@ -104,20 +115,27 @@ impl JobsRuntime {
         let queue: Arc<dyn JobQueue> = Arc::new(store.clone());
         let shutdown = Shutdown::new();
         let targets = TargetPolicy { allow_private: settings.allow_private_targets };
-        let callbacks = CallbackSender::new(CallbackConfig::new(secret.to_vec(), targets), clock.clone()).map_err(|e| e.to_string())?;
+        let callbacks = CallbackSender::new(CallbackConfig::new(secret.to_vec(), targets), clock.clone())
+            .map_err(|e| e.to_string())?;
 
         let pool = (settings.workers > 0).then(|| {
             let config = WorkerConfig {
                 concurrency: settings.workers,
                 claim_batch: u32::try_from(settings.workers.min(256)).unwrap_or(256),
                 per_owner_limit: Some(settings.owner_limit()),
+                lease: Duration::from_secs(settings.lease_s),
+                heartbeat_every: Duration::from_secs(settings.lease_s).div_f64(3.0),
                 on_finished: Some(callbacks.hook()),
                 ..WorkerConfig::default()
             };
             WorkerPool::start(queue.clone(), registry.clone(), config, clock.clone(), shutdown.clone())
         });
         let waker = pool.as_ref().map(WorkerPool::waker);
-        let mut background = vec![Sweeper::start(queue, SweeperConfig::default(), clock.clone(), shutdown.clone(), waker.clone())];
+        let sweeper = SweeperConfig {
+            every: Duration::from_secs(settings.lease_s.div_ceil(4).max(1)),
+            ..SweeperConfig::default()
+        };
+        let mut background = vec![Sweeper::start(queue, sweeper, clock.clone(), shutdown.clone(), waker.clone())];
         background.push(purge_idempotency(store.clone(), clock.clone(), shutdown.clone(), log));
         let intake = IntakeWriter::start(store.clone(), clock, waker.clone());
         Ok(Self { registry, waker, intake, shutdown, pool, background })
@@ -135,7 +153,12 @@ impl JobsRuntime {
     }
 }
 
-fn purge_idempotency(store: Store, clock: Arc<dyn Clock>, shutdown: Shutdown, log: slog::Logger) -> tokio::task::JoinHandle<()> {
+fn purge_idempotency(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    shutdown: Shutdown,
+    log: slog::Logger,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let (s, now) = (store.clone(), clock.now());

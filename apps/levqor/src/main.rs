@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(settings) => serve(settings),
+        Command::Worker(settings) => worker(settings),
         Command::Migrate(store) => commands::migrate(&store),
         Command::Keys(command) => commands::keys(command),
         Command::Openapi { markdown } => commands::openapi(markdown),
@@ -40,4 +41,37 @@ fn serve(settings: levqor::config::ServeSettings) -> Result<(), String> {
         slog::info!(log, "levqor stopped");
         Ok(())
     })
+}
+
+fn worker(settings: levqor::config::ServeSettings) -> Result<(), String> {
+    if settings.workers == 0 {
+        return Err("LEVQOR_WORKERS must be at least 1 for `levqor worker`".into());
+    }
+    let (log, _guard) = telemetry::json_logger(&settings.log_level);
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(async move {
+        let store = levqor::wiring::open_store(&settings.store).map_err(|e| e.to_string())?;
+        let secret = levqor::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
+        let jobs = levqor::jobs_runtime::JobsRuntime::start(&store, &settings, &secret, log.clone())?;
+        slog::info!(log, "levqor worker running"; "workers" => settings.workers, "database" => store.backend().name());
+        wait_for_stop_signal().await;
+        slog::info!(log, "levqor worker stopping: finishing or releasing running jobs");
+        jobs.stop().await;
+        slog::info!(log, "levqor worker stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

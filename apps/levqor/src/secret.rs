@@ -15,7 +15,9 @@ pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> Result<Vec<u
     let path = data_dir.join(FILE);
     match std::fs::read_to_string(&path) {
         Ok(existing) if existing.trim().len() >= 32 => return Ok(existing.trim().as_bytes().to_vec()),
-        Ok(_) => return Err(format!("{} is shorter than 32 characters; remove it or set LEVQOR_SECRET", path.display())),
+        Ok(_) => {
+            return Err(format!("{} is shorter than 32 characters; remove it or set LEVQOR_SECRET", path.display()));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     }
@@ -46,6 +48,9 @@ mod tests {
         let first = super::load_or_create(None, dir.path()).unwrap();
         assert_eq!(first.len(), 64);
         assert_eq!(super::load_or_create(None, dir.path()).unwrap(), first);
-        assert_eq!(super::load_or_create(Some("x".repeat(40).as_str()), dir.path()).unwrap(), "x".repeat(40).into_bytes());
+        assert_eq!(
+            super::load_or_create(Some("x".repeat(40).as_str()), dir.path()).unwrap(),
+            "x".repeat(40).into_bytes()
+        );
     }
 }

@@ -7,7 +7,7 @@ use levqor_core::Timestamp;
 use levqor_store::Store;
 
 use crate::config::ServeSettings;
-use crate::jobs_runtime::{IntakeWriter};
+use crate::jobs_runtime::IntakeWriter;
 
 pub struct AppState {
     pub settings: ServeSettings,

@@ -180,8 +180,11 @@ async fn dispatch(shared: Arc<Shared>, waker: Waker, shutdown: Shutdown) {
         if got == asked {
             continue; // probably more due work: claim again as soon as a slot is free
         }
+        // Claim again when woken (new work), when a running job ends (its slot, and
+        // perhaps its owner's share, is free again), or at the next poll.
         tokio::select! {
             () = waker.woken() => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
             () = tokio::time::sleep(shared.config.poll_interval) => {}
             () = shutdown.wait() => break,
         }
@@ -426,6 +429,25 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("job never reached {state}");
+    }
+
+    /// With one owner capped at one running job and a poll interval far longer than
+    /// the test may take, the pool must still move on as soon as each job ends.
+    #[tokio::test]
+    async fn a_freed_owner_slot_is_used_without_waiting_for_the_poll() {
+        let queue = Arc::new(MemoryQueue::new());
+        let owner = UserId::new();
+        let batch: Vec<NewJob> = (0..20).map(|_| job(&owner, "echo", 3, 10)).collect();
+        queue.enqueue_batch(&batch).unwrap();
+        let shutdown = Shutdown::new();
+        let config =
+            WorkerConfig { per_owner_limit: Some(1), poll_interval: Duration::from_secs(3600), ..config(None) };
+        let pool = WorkerPool::start(queue.clone(), registry(), config, Arc::new(SystemClock), shutdown.clone());
+        for new in &batch {
+            wait_for(&queue, &new.id, JobState::Succeeded).await;
+        }
+        shutdown.trigger();
+        pool.join().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

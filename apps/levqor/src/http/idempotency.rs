@@ -23,7 +23,11 @@ pub struct Claimed {
 impl Claimed {
     /// The record to commit together with the write this response describes.
     pub fn recorded(&self, status: StatusCode, body: &serde_json::Value) -> RecordedResponse {
-        RecordedResponse { caller: self.caller.clone(), key: self.key.clone(), response: StoredResponse { status: status.as_u16(), body: body.to_string() } }
+        RecordedResponse {
+            caller: self.caller.clone(),
+            key: self.key.clone(),
+            response: StoredResponse { status: status.as_u16(), body: body.to_string() },
+        }
     }
 }
 
@@ -45,7 +49,12 @@ fn caller_of(principal: &Principal) -> String {
     }
 }
 
-pub async fn start(state: &web::Data<AppState>, req: &HttpRequest, principal: &Principal, body: &[u8]) -> Result<Start, ApiError> {
+pub async fn start(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    principal: &Principal,
+    body: &[u8],
+) -> Result<Start, ApiError> {
     let Some(raw) = req.headers().get(HEADER) else { return Ok(Start::Unkeyed) };
     let key = raw
         .to_str()
@@ -61,17 +70,27 @@ pub async fn start(state: &web::Data<AppState>, req: &HttpRequest, principal: &P
         Begin::Fresh => Start::Run(Claimed { caller, key }),
         Begin::Replay(stored) => {
             let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            Start::Answer(HttpResponse::build(status).insert_header(("Idempotent-Replayed", "true")).content_type("application/json").body(stored.body))
+            Start::Answer(
+                HttpResponse::build(status)
+                    .insert_header(("Idempotent-Replayed", "true"))
+                    .content_type("application/json")
+                    .body(stored.body),
+            )
         }
-        Begin::Mismatch => Start::Answer(
-            ApiError::idempotency_mismatch().into(),
+        Begin::Mismatch => Start::Answer(ApiError::idempotency_mismatch().into()),
+        Begin::InFlight => Start::Answer(
+            ApiError::conflict("a request with this Idempotency-Key is still being processed; retry shortly").into(),
         ),
-        Begin::InFlight => Start::Answer(ApiError::conflict("a request with this Idempotency-Key is still being processed; retry shortly").into()),
     })
 }
 
 /// Store the response for replay (when it is worth replaying) or forget the claim.
-pub async fn finish(state: &web::Data<AppState>, claimed: Claimed, status: StatusCode, body: Option<&serde_json::Value>) {
+pub async fn finish(
+    state: &web::Data<AppState>,
+    claimed: Claimed,
+    status: StatusCode,
+    body: Option<&serde_json::Value>,
+) {
     let st = state.clone();
     let now = levqor_core::Clock::now(&levqor_core::SystemClock);
     let replayable = body.filter(|_| levqor_jobs::idempotency::should_store(status.as_u16()));

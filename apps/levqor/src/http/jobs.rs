@@ -114,7 +114,12 @@ impl From<Job> for JobStatus {
         (status = 409, description = "the same Idempotency-Key is in flight", body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, description = "the Idempotency-Key was used with another body", body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn intake(state: web::Data<AppState>, req: HttpRequest, caller: Caller, body: JsonBody<IntakeBody>) -> Result<HttpResponse, ApiError> {
+pub async fn intake(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: JsonBody<IntakeBody>,
+) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
     let claimed = match idempotency::start(&state, &req, &caller.0, &body.bytes).await? {
         Start::Answer(response) => return Ok(response),
@@ -130,7 +135,8 @@ pub async fn intake(state: web::Data<AppState>, req: HttpRequest, caller: Caller
         return Err(ApiError::payload_too_large(levqor_jobs::new_job::MAX_PAYLOAD_BYTES));
     }
     let registry = state.registry.clone();
-    let new = match NewJob::from_intake(owner, body.value.into_request(), SystemClock.now(), &|w| registry.contains(w)) {
+    let new = match NewJob::from_intake(owner, body.value.into_request(), SystemClock.now(), &|w| registry.contains(w))
+    {
         Ok(new) => new,
         Err(e) => {
             if let Some(c) = claimed {
@@ -171,7 +177,11 @@ async fn visible_job(state: &web::Data<AppState>, caller: &Caller, id: JobId) ->
 #[utoipa::path(get, path = "/api/v1/status/{job_id}", tag = "jobs", params(("job_id" = String, Path, description = "job id")),
     responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn status(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn status(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let job = visible_job(&state, &caller, job_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(JobStatus::from(job)))
 }
@@ -200,22 +210,36 @@ pub struct JobList {
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(ListQuery),
     responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, caller: Caller, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
     let q = query.into_inner();
-    let state_filter = q.status.map(|s| JobState::parse(&s).map_err(|e| ApiError::invalid_field("status", e.to_string()))).transpose()?;
+    let state_filter = q
+        .status
+        .map(|s| JobState::parse(&s).map_err(|e| ApiError::invalid_field("status", e.to_string())))
+        .transpose()?;
     let filter = JobFilter { state: state_filter, workflow: q.workflow };
     let cursor = q.cursor.map(Cursor);
     let limit = Page::<Job>::clamp_limit(q.limit);
     let page = web::block(move || state.store.list(&owner, &filter, cursor.as_ref(), limit)).await??;
-    Ok(HttpResponse::Ok().json(JobList { jobs: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor.map(|c| c.0) }))
+    Ok(HttpResponse::Ok().json(JobList {
+        jobs: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor.map(|c| c.0),
+    }))
 }
 
 /// Cancel a queued, running or waiting job (owner).
 #[utoipa::path(post, path = "/api/v1/jobs/{job_id}/cancel", tag = "jobs", params(("job_id" = String, Path, description = "job id")),
     responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the job already ended", body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn cancel(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
     let id = job_id(&id)?;
     let job = web::block(move || state.store.cancel(&owner, &id, SystemClock.now())).await??;
@@ -226,7 +250,11 @@ pub async fn cancel(state: web::Data<AppState>, caller: Caller, id: web::Path<St
 #[utoipa::path(post, path = "/api/v1/jobs/{job_id}/retry", tag = "jobs", params(("job_id" = String, Path, description = "job id")),
     responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the job is not failed or dead", body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn retry(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn retry(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
     let id = job_id(&id)?;
     let st = state.clone();

@@ -56,7 +56,9 @@ async fn intake_rejects_what_it_cannot_run(b: Backend) {
     let r = intake(&app, &key, json!({"workflow": "echo", "callback_url": "ftp://example.com/x"})).await;
     assert_eq!(r.problem_field(), "callback_url");
     let big = "x".repeat(210 * 1024);
-    intake(&app, &key, json!({"workflow": "echo", "payload": {"blob": big}})).await.assert_error(413, "payload_too_large");
+    intake(&app, &key, json!({"workflow": "echo", "payload": {"blob": big}}))
+        .await
+        .assert_error(413, "payload_too_large");
     // Admin keys belong to no user, so they cannot own jobs.
     intake(&app, ADMIN_KEY, json!({"workflow": "echo"})).await.assert_error(403, "forbidden");
     intake(&app, "", json!({"workflow": "echo"})).await.assert_error(401, "unauthorized");
@@ -66,7 +68,13 @@ async fn idempotency_key_replays_and_refuses_other_bodies(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
     let (_, key) = app.new_user("idem@example.com").await;
     let send = |body: Value, ik: &'static str| {
-        app.send(app.client.post(app.url("/api/v1/intake")).header("X-Api-Key", &key).header("Idempotency-Key", ik).json(&body))
+        app.send(
+            app.client
+                .post(app.url("/api/v1/intake"))
+                .header("X-Api-Key", &key)
+                .header("Idempotency-Key", ik)
+                .json(&body),
+        )
     };
     let first = send(json!({"workflow": "echo", "payload": {"n": 1}}), "order-1").await;
     let again = send(json!({"workflow": "echo", "payload": {"n": 1}}), "order-1").await;
@@ -80,7 +88,15 @@ async fn idempotency_key_replays_and_refuses_other_bodies(b: Backend) {
     assert_ne!(fresh.body["job_id"], first.body["job_id"]);
     // Keys are per API key: another user's identical key is independent.
     let (_, other_key) = app.new_user("idem2@example.com").await;
-    let theirs = app.send(app.client.post(app.url("/api/v1/intake")).header("X-Api-Key", &other_key).header("Idempotency-Key", "order-1").json(&json!({"workflow": "echo", "payload": {"n": 9}}))).await;
+    let theirs = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/intake"))
+                .header("X-Api-Key", &other_key)
+                .header("Idempotency-Key", "order-1")
+                .json(&json!({"workflow": "echo", "payload": {"n": 9}})),
+        )
+        .await;
     assert_eq!(theirs.status, 202);
     // A rejected request is not stored: fixing the body with the same key works.
     let bad = send(json!({"workflow": "nope"}), "order-3").await;
@@ -108,17 +124,23 @@ async fn list_filters_and_pages(b: Backend) {
     let (_, key) = app.new_user("list@example.com").await;
     for n in 0..5 {
         let workflow = if n % 2 == 0 { "echo" } else { "http.request" };
-        let payload = if workflow == "echo" { json!({"n": n}) } else { json!({"method": "GET", "url": "http://example.com/"}) };
+        let payload =
+            if workflow == "echo" { json!({"n": n}) } else { json!({"method": "GET", "url": "http://example.com/"}) };
         assert_eq!(intake(&app, &key, json!({"workflow": workflow, "payload": payload})).await.status, 202);
     }
     let page1 = app.get("/api/v1/jobs?limit=2", Some(&key)).await;
     assert_eq!(page1.body["jobs"].as_array().unwrap().len(), 2);
     let cursor = page1.body["next_cursor"].as_str().unwrap().to_owned();
     let page2 = app.get(&format!("/api/v1/jobs?limit=2&cursor={cursor}"), Some(&key)).await;
-    let page3 = app.get(&format!("/api/v1/jobs?limit=2&cursor={}", page2.body["next_cursor"].as_str().unwrap()), Some(&key)).await;
+    let page3 = app
+        .get(&format!("/api/v1/jobs?limit=2&cursor={}", page2.body["next_cursor"].as_str().unwrap()), Some(&key))
+        .await;
     assert_eq!(page3.body["jobs"].as_array().unwrap().len(), 1);
     assert!(page3.body["next_cursor"].is_null());
-    let ids: std::collections::HashSet<_> = [&page1, &page2, &page3].iter().flat_map(|p| p.body["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].to_string())).collect();
+    let ids: std::collections::HashSet<_> = [&page1, &page2, &page3]
+        .iter()
+        .flat_map(|p| p.body["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].to_string()))
+        .collect();
     assert_eq!(ids.len(), 5, "pages overlap");
     let echoes = app.get("/api/v1/jobs?workflow=echo&status=queued", Some(&key)).await;
     assert_eq!(echoes.body["jobs"].as_array().unwrap().len(), 3);
@@ -134,7 +156,10 @@ async fn cancel_and_retry(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
     let (_, key) = app.new_user("cancel@example.com").await;
     let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let id = intake(&app, &key, json!({"workflow": "echo", "run_at": later})).await.body["job_id"].as_str().unwrap().to_owned();
+    let id = intake(&app, &key, json!({"workflow": "echo", "run_at": later})).await.body["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = app.post(&format!("/api/v1/jobs/{id}/cancel"), Some(&key), &json!({})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["status"], "cancelled");
@@ -158,15 +183,33 @@ async fn cancel_and_retry(b: Backend) {
 async fn ssrf_targets_are_refused(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
     let (_, key) = app.new_user("ssrf@example.com").await;
-    for url in ["http://127.0.0.1:9/", "http://10.0.0.1/", "http://[::1]/", "http://169.254.169.254/", "http://localhost:9/", "file:///etc/passwd"] {
-        let r = intake(&app, &key, json!({"workflow": "http.request", "max_attempts": 1, "payload": {"method": "GET", "url": url}})).await;
+    for url in [
+        "http://127.0.0.1:9/",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        "http://169.254.169.254/",
+        "http://localhost:9/",
+        "file:///etc/passwd",
+    ] {
+        let r = intake(
+            &app,
+            &key,
+            json!({"workflow": "http.request", "max_attempts": 1, "payload": {"method": "GET", "url": url}}),
+        )
+        .await;
         if r.status == 400 {
             continue; // refused at intake: also fine
         }
         let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
         assert_eq!(done.body["status"], "dead", "{url}: {:?}", done.body);
         let error = done.body["error"].as_str().unwrap_or_default().to_lowercase();
-        assert!(error.contains("refused") || error.contains("not allowed") || error.contains("private") || error.contains("scheme"), "{url}: {error}");
+        assert!(
+            error.contains("refused")
+                || error.contains("not allowed")
+                || error.contains("private")
+                || error.contains("scheme"),
+            "{url}: {error}"
+        );
     }
     // A callback to a private address is refused at intake unless allowed.
     let r = intake(&app, &key, json!({"workflow": "echo", "callback_url": "http://127.0.0.1:9/hook"})).await;
@@ -193,7 +236,10 @@ async fn receiver() -> (String, tokio::sync::oneshot::Receiver<(String, Vec<u8>)
             buf.extend_from_slice(&chunk[..n]);
             let text = String::from_utf8_lossy(&buf).to_string();
             if let Some(end) = text.find("\r\n\r\n") {
-                let len: usize = text.lines().find_map(|l| l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())).unwrap_or(0);
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .unwrap_or(0);
                 if buf.len() >= end + 4 + len {
                     let head = text[..end].to_owned();
                     let body = buf[end + 4..end + 4 + len].to_vec();
@@ -225,9 +271,14 @@ async fn callbacks_are_signed(b: Backend) {
     assert_eq!(r.status, 202, "{:?}", r.body);
     let (head, body) = tokio::time::timeout(Duration::from_secs(20), got).await.expect("callback arrived").unwrap();
     assert!(head.starts_with("POST /hook"), "{head}");
-    let signature = head.lines().find_map(|l| l.strip_prefix("x-levqor-signature: ").or_else(|| l.strip_prefix("X-Levqor-Signature: "))).expect("signature header").to_owned();
+    let signature = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-levqor-signature: ").or_else(|| l.strip_prefix("X-Levqor-Signature: ")))
+        .expect("signature header")
+        .to_owned();
     let now = chrono::Utc::now();
-    levqor_jobs::verify(SECRET.as_bytes(), &signature, &body, now, Duration::from_secs(300)).expect("signature verifies");
+    levqor_jobs::verify(SECRET.as_bytes(), &signature, &body, now, Duration::from_secs(300))
+        .expect("signature verifies");
     assert!(levqor_jobs::verify(b"wrong secret", &signature, &body, now, Duration::from_secs(300)).is_err());
     let doc: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["job_id"], r.body["job_id"]);
