@@ -33,3 +33,9 @@ api-docs:
 # The contract checks of ../shared/conformance against a release build.
 conformance *args:
     python3 ../shared/conformance/conformance.py {{args}}
+
+# Jobs benchmark (release build, wrk on loopback); writes docs/BENCHMARKS.md.
+bench:
+    command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+    cargo build --release -p levqor --example bare_echo
+    python3 scripts/bench/jobs.py
