@@ -37,5 +37,5 @@ conformance *args:
 # Jobs benchmark (release build, wrk on loopback); writes docs/BENCHMARKS.md.
 bench:
     command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
-    cargo build --release -p levqor --example bare_echo
+    cargo build --release -p levqor --bins --example bare_echo
     python3 scripts/bench/jobs.py

@@ -3,7 +3,7 @@
 ceiling, end-to-end echo jobs/s, enqueue->start latency at idle, and peak RSS.
 
 Run from the repository root with `just bench` (or `python3 scripts/bench/jobs.py`).
-Needs a release build (`cargo build --release -p levqor --example bare_echo`) and
+Needs a release build (`cargo build --release -p levqor --bins --example bare_echo`) and
 `wrk`. Every server runs on loopback with a throw-away data directory; everything it
 starts is stopped before it exits. Writes docs/BENCHMARKS.md unless --no-write.
 """
@@ -126,7 +126,7 @@ def main():
     a = ap.parse_args()
     for path in (BIN, BARE):
         if not os.path.exists(path):
-            sys.exit(f"missing {path}: run `cargo build --release -p levqor --example bare_echo` first")
+            sys.exit(f"missing {path}: run `cargo build --release -p levqor --bins --example bare_echo` first")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
 

@@ -145,3 +145,45 @@ fn serve_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit status {status:?}; log: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("levqor stopped")), "{rest:?}");
 }
+
+#[test]
+fn worker_command_runs_queued_jobs_and_stops_on_sigterm() {
+    use levqor_jobs::{IntakeRequest, JobQueue, JobState, NewJob};
+    let db = levqor_store::testing::TestDb::sqlite();
+    let owner = levqor_core::UserId::new();
+    let jobs: Vec<NewJob> = (0..20)
+        .map(|n| {
+            let request: IntakeRequest =
+                serde_json::from_value(serde_json::json!({"workflow": "echo", "payload": {"n": n}})).unwrap();
+            NewJob::from_intake(owner.clone(), request, chrono::Utc::now(), &|_| true).unwrap()
+        })
+        .collect();
+    db.store.enqueue_batch(&jobs).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .arg("worker")
+        .env_clear()
+        .env("DATABASE_URL", db.url())
+        .env("LEVQOR_DATA_DIR", data.path())
+        .env("LEVQOR_WORKERS", "4")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !jobs.iter().all(|j| db.store.get(&j.id).unwrap().unwrap().state == JobState::Succeeded) {
+        assert!(std::time::Instant::now() < deadline, "levqor worker did not run the jobs");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+    let out = Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .arg("worker")
+        .env_clear()
+        .env("DATABASE_URL", db.url())
+        .env("LEVQOR_WORKERS", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("LEVQOR_WORKERS"));
+}

@@ -15,12 +15,26 @@ use crate::user::{ProfileChanges, User};
 /// saves a write per request.
 const LAST_USED_GRANULARITY: Duration = Duration::seconds(60);
 
+/// How long a successful key check is answered from memory. A revocation here
+/// clears the cache at once; other instances notice within this time.
+const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const AUTH_CACHE_MAX: usize = 10_000;
+
+struct CachedAuth {
+    principal: Principal,
+    key_expires_at: Option<levqor_core::Timestamp>,
+    cached_at: std::time::Instant,
+}
+
+type AuthCache = Arc<std::sync::Mutex<std::collections::HashMap<KeyHash, CachedAuth>>>;
+
 #[derive(Clone)]
 pub struct AccountService {
     users: Arc<dyn UserRepo>,
     keys: Arc<dyn ApiKeyRepo>,
     clock: Arc<dyn Clock>,
     admin_keys: AdminKeys,
+    cache: AuthCache,
 }
 
 impl AccountService {
@@ -30,7 +44,7 @@ impl AccountService {
         clock: Arc<dyn Clock>,
         admin_keys: AdminKeys,
     ) -> Self {
-        Self { users, keys, clock, admin_keys }
+        Self { users, keys, clock, admin_keys, cache: AuthCache::default() }
     }
 
     /// Create the user with `email` or update it. Returns the user and whether it was created.
@@ -108,17 +122,50 @@ impl AccountService {
 
     pub fn revoke_key(&self, caller: &Principal, user: &UserId, key: &ApiKeyId) -> Result<(), AccountsError> {
         caller.may_access_user(user)?;
-        if self.keys.revoke_key(key, Some(user), self.clock.now())? { Ok(()) } else { Err(AccountsError::NotFound) }
+        let revoked = self.keys.revoke_key(key, Some(user), self.clock.now())?;
+        self.forget_cached_keys();
+        if revoked { Ok(()) } else { Err(AccountsError::NotFound) }
     }
 
     /// Revoke any stored key by id (for the operator's CLI).
     pub fn revoke_any_key(&self, key: &ApiKeyId) -> Result<(), AccountsError> {
-        if self.keys.revoke_key(key, None, self.clock.now())? { Ok(()) } else { Err(AccountsError::NotFound) }
+        let revoked = self.keys.revoke_key(key, None, self.clock.now())?;
+        self.forget_cached_keys();
+        if revoked { Ok(()) } else { Err(AccountsError::NotFound) }
     }
 
     /// Whether any admin access is possible from configuration alone.
     pub fn has_configured_admin_keys(&self) -> bool {
         !self.admin_keys.is_empty()
+    }
+
+    fn forget_cached_keys(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
+    /// The caller for a key checked within the last few seconds, without touching
+    /// storage; `None` means "ask [`AccountService::authenticate`]".
+    pub fn authenticate_cached(&self, presented: &str) -> Option<Principal> {
+        let hash = KeyHash::of(presented);
+        let cache = self.cache.lock().ok()?;
+        let hit = cache.get(&hash)?;
+        let fresh =
+            hit.cached_at.elapsed() < AUTH_CACHE_TTL && !hit.key_expires_at.is_some_and(|at| at <= self.clock.now());
+        fresh.then(|| hit.principal.clone())
+    }
+
+    fn remember(&self, hash: KeyHash, principal: &Principal, key_expires_at: Option<levqor_core::Timestamp>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= AUTH_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(
+                hash,
+                CachedAuth { principal: principal.clone(), key_expires_at, cached_at: std::time::Instant::now() },
+            );
+        }
     }
 
     /// Turn a presented key into a caller, or say why not.
@@ -147,11 +194,13 @@ impl AccountService {
         if record.last_used_at.is_none_or(|at| now - at >= LAST_USED_GRANULARITY) {
             self.keys.touch_key(&record.id, now)?;
         }
-        match (record.scope, record.user_id) {
-            (Scope::Admin, _) => Ok(Principal::Admin { key_id: Some(record.id) }),
-            (Scope::User, Some(user_id)) => Ok(Principal::User { user_id, key_id: record.id }),
-            (Scope::User, None) => Err(AuthError::Invalid),
-        }
+        let principal = match (record.scope, record.user_id) {
+            (Scope::Admin, _) => Principal::Admin { key_id: Some(record.id) },
+            (Scope::User, Some(user_id)) => Principal::User { user_id, key_id: record.id },
+            (Scope::User, None) => return Err(AuthError::Invalid),
+        };
+        self.remember(hash, &principal, record.expires_at);
+        Ok(principal)
     }
 }
 
@@ -227,6 +276,28 @@ mod tests {
         assert!(svc.authenticate(&key2.secret).is_ok());
         svc.revoke_key(&me, &u.id, &key2.record.id).unwrap();
         assert_eq!(svc.authenticate(&key2.secret), Err(AuthError::Revoked));
+    }
+
+    #[test]
+    fn cached_checks_end_with_revocation_and_expiry() {
+        let (svc, clock) = service();
+        let (u, _) = svc.upsert(&email("c@x.io"), &ProfileChanges::default()).unwrap();
+        let admin = Principal::Admin { key_id: None };
+        let key = svc
+            .create_user_key(
+                &admin,
+                &u.id,
+                &NewKeyRequest { label: None, expires_at: Some(clock.now() + Duration::minutes(1)) },
+            )
+            .unwrap();
+        assert_eq!(svc.authenticate_cached(&key.secret), None, "nothing cached before a real check");
+        let me = svc.authenticate(&key.secret).unwrap();
+        assert_eq!(svc.authenticate_cached(&key.secret), Some(me.clone()));
+        clock.advance(Duration::minutes(2));
+        assert_eq!(svc.authenticate_cached(&key.secret), None, "an expired key is not served from the cache");
+        clock.advance(Duration::minutes(-2));
+        svc.revoke_key(&me, &u.id, &key.record.id).unwrap();
+        assert_eq!(svc.authenticate_cached(&key.secret), None, "a revoked key is not served from the cache");
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub type FinishedHook = Arc<dyn Fn(&Job) + Send + Sync>;
 /// At most this many finished attempts are committed together.
 const COMPLETION_BATCH: usize = 256;
 
+/// How long a pool waits after a job ends before claiming again.
+const CLAIM_COALESCE: Duration = Duration::from_millis(2);
+
 #[derive(Clone)]
 pub struct WorkerConfig {
     /// Names this pool in claims.
@@ -184,7 +187,11 @@ async fn dispatch(shared: Arc<Shared>, waker: Waker, shutdown: Shutdown) {
         // perhaps its owner's share, is free again), or at the next poll.
         tokio::select! {
             () = waker.woken() => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {
+                // Let a few more jobs end, so one claim takes several slots at once
+                // instead of one transaction per finished job.
+                tokio::time::sleep(CLAIM_COALESCE).await;
+            }
             () = tokio::time::sleep(shared.config.poll_interval) => {}
             () = shutdown.wait() => break,
         }

@@ -35,6 +35,9 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let key = key.filter(|k| !k.is_empty()).ok_or(AuthError::Missing)?;
+            if let Some(principal) = state.accounts.authenticate_cached(&key) {
+                return Ok(Caller(principal));
+            }
             let principal = web::block(move || state.accounts.authenticate(&key)).await??;
             Ok(Caller(principal))
         })
