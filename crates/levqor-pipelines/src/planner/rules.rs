@@ -47,6 +47,7 @@ regex!(TIME, r"\b(?:at|@)\s*(?:(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?|(
 regex!(BARE_TIME, r"\b(\d{1,2})(?::(\d{2}))?\s*(am|pm)\b");
 regex!(SPLIT, r"\s*(?:[,;]|\.(?:\s+|$)|\s+and then\s+|\s+then\s+|\s+and\s+|\s+after that\s+|\s+afterwards\s+|\s+also\s+)\s*");
 regex!(CONDITION, r"\b(?:only\s+(?:if|when)|if|unless|but only\s+(?:if|when))\s+(?:the\s+|its\s+|their\s+)?([a-z_][a-z0-9_ ]*?)\s+(is greater than|is more than|is over|is above|is at least|greater than|more than|over|above|>|is less than|is under|is below|less than|under|below|<|contains|includes|mentions|has|is not|isn't|!=|equals|is equal to|==|=|is)\s+(.+?)\s*$");
+regex!(LEADING_NUMBER, r"^[$€£]?-?\d[\d,]*(?:\.\d+)?");
 regex!(FILTER_WORD, r"\b(?:only\s+(?:if|when)|unless)\b");
 regex!(TELEGRAM, r"\btelegram\b");
 regex!(NOTION, r"\bnotion\b");
@@ -287,18 +288,17 @@ impl Draft {
 
     /// `{{steps.sN.output…}}` of the last step that produced something worth passing on.
     fn previous_output(&self) -> Option<(String, &'static str)> {
-        let (index, step) =
-            self.steps.iter().enumerate().rev().find(|(_, s)| !(s.connector == "builtin" && s.action == "filter"))?;
-        let id = step_id(index);
-        let (field, kind) = match (step.connector, step.action) {
-            ("ai", "summarize") => ("summary", "summary"),
-            ("ai", "classify") => ("label", "label"),
-            ("notion", "create_page") => ("url", "page"),
-            ("notion", "query_database") | ("notion", "search") => ("results", "results"),
-            ("gmail", "list_messages") => ("messages", "results"),
-            _ => return None,
-        };
-        Some((format!("{{{{steps.{id}.output.{field}}}}}"), kind))
+        self.steps.iter().enumerate().rev().find_map(|(index, step)| {
+            let (field, kind) = match (step.connector, step.action) {
+                ("ai", "summarize") => ("summary", "summary"),
+                ("ai", "classify") => ("label", "label"),
+                ("notion", "create_page") => ("url", "page"),
+                ("notion", "query_database") | ("notion", "search") => ("results", "results"),
+                ("gmail", "list_messages") => ("messages", "results"),
+                _ => return None,
+            };
+            Some((format!("{{{{steps.{}.output.{field}}}}}", step_id(index)), kind))
+        })
     }
 
     /// What a message says when the description does not say it.
@@ -360,7 +360,18 @@ impl Draft {
             let negate = whole.as_str().trim_start().starts_with("unless");
             let field_name = field.as_str().trim().replace(' ', "_");
             let field_name = if matches!(field_name.as_str(), "it" | "this" | "that") { String::new() } else { field_name };
-            let raw = self.unquote(&orig[value.range()]);
+            let numeric = matches!(op.as_str(), "is greater than" | "is more than" | "is over" | "is above" | "is at least"
+                | "greater than" | "more than" | "over" | "above" | ">" | "is less than" | "is under" | "is below"
+                | "less than" | "under" | "below" | "<");
+            // A number or a quoted text ends the condition; what follows is the clause's action.
+            let rest = &low[value.range()];
+            let taken = if numeric {
+                LEADING_NUMBER.find(rest).map_or(rest.len(), |m| m.end())
+            } else {
+                QUOTE_TOKEN.find(rest).filter(|m| m.start() == 0).map_or(rest.len(), |m| m.end())
+            };
+            let value_range = value.start()..value.start() + taken;
+            let raw = self.unquote(&orig[value_range.clone()]);
             let raw = raw.trim_end_matches(['.', '!']).trim();
             let op = match op.as_str() {
                 "is greater than" | "is more than" | "is over" | "is above" | "greater than" | "more than" | "over"
@@ -385,8 +396,8 @@ impl Draft {
                 }
                 None => self.warnings.push(format!("could not express the condition \"{}\"; it was left out", whole.as_str().trim())),
             }
-            orig.replace_range(whole.range(), "");
-            low.replace_range(whole.range(), "");
+            orig.replace_range(whole.start()..value_range.end, "");
+            low.replace_range(whole.start()..value_range.end, "");
         } else if FILTER_WORD.is_match(&low) {
             self.warnings.push(format!("could not understand the condition in \"{}\"; it was left out", self.unquote(&orig)));
         }
@@ -394,7 +405,7 @@ impl Draft {
 
         let telegram = TELEGRAM.is_match(low);
         let notion = NOTION.is_match(low);
-        let mail = MAIL.is_match(low) && !low.contains("mailchimp");
+        let mail = (MAIL.is_match(low) && !low.contains("mailchimp")) || EMAIL_ADDR.is_match(orig);
         let slack = SLACK.is_match(low) || CHANNEL.is_match(orig);
         let explicit = telegram || notion || mail || slack;
         let summary = SUMMARY.is_match(low);
