@@ -443,10 +443,7 @@ impl Draft {
         } else if LOG.is_match(low) && !explicit {
             let message = self.said(orig, low).unwrap_or_else(|| self.default_message());
             self.push("builtin", "log", json!({"message": message, "level": "info"}));
-        } else if notify && !(summary && !NOTIFY_VERB.is_match(&SUMMARY.replace_all(low, ""))) {
-            self.warnings.push(format!("\"{}\" names no service; Slack was assumed", self.unquote(orig)));
-            self.slack(orig, low);
-        } else if notify && summary {
+        } else if notify {
             self.warnings.push(format!("\"{}\" names no service; Slack was assumed", self.unquote(orig)));
             self.slack(orig, low);
         }
