@@ -30,9 +30,7 @@ pub mod validate;
 pub use catalogue::Catalogue;
 pub use cost::{CostRules, estimate_cost};
 pub use document::{ACTION_TYPES, Pipeline, Step, Trigger, pipeline_schema};
-pub use planner::{
-    OpenAiConfig, OpenAiPlanner, Plan, PlanError, Planner, PlannerKind, RulePlanner, extract_json,
-};
+pub use planner::{OpenAiConfig, OpenAiPlanner, Plan, PlanError, Planner, PlannerKind, RulePlanner, extract_json};
 pub use run::{
     DryRun, DryRunStep, Next, RunOutcome, RunState, RunStatus, StepFailure, StepRecord, StepRunner, StepStatus,
     dry_run, execute,

@@ -177,7 +177,12 @@ impl RunState {
     }
 
     /// The params of step `index` with the input and earlier outputs filled in.
-    pub fn render_params(&self, pipeline: &Pipeline, index: usize, input: &Value) -> Result<Map<String, Value>, TemplateError> {
+    pub fn render_params(
+        &self,
+        pipeline: &Pipeline,
+        index: usize,
+        input: &Value,
+    ) -> Result<Map<String, Value>, TemplateError> {
         let Some(step) = pipeline.steps.get(index) else {
             return Ok(Map::new());
         };
@@ -293,7 +298,8 @@ pub async fn execute(
         state.start(index, Some(params.clone()), clock.now());
         match runner.run(step, params).await {
             Ok(output) => {
-                let stop = step.connector == "builtin" && step.action == "filter" && output["passed"] == Value::Bool(false);
+                let stop =
+                    step.connector == "builtin" && step.action == "filter" && output["passed"] == Value::Bool(false);
                 state.record_success(index, output, step_cost(step, rules), clock.now());
                 if stop {
                     state.skip_after(index);

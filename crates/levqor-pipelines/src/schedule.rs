@@ -17,7 +17,8 @@ pub fn parse(expr: &str) -> Result<Cron, String> {
             expr.chars().take(100).collect::<String>()
         ));
     }
-    Cron::from_str(expr).map_err(|e| format!("`{}` is not a valid cron expression: {e}", expr.chars().take(100).collect::<String>()))
+    Cron::from_str(expr)
+        .map_err(|e| format!("`{}` is not a valid cron expression: {e}", expr.chars().take(100).collect::<String>()))
 }
 
 /// The first time strictly after `after` that `expr` fires, if it ever does.

@@ -51,7 +51,10 @@ pub fn validate_document(doc: &Value, catalogue: &Catalogue, limits: &Limits) ->
     let description = match doc.get("description") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) if s.chars().count() > MAX_DESCRIPTION_CHARS => {
-            problems.push(FieldProblem::new("description", format!("must have at most {MAX_DESCRIPTION_CHARS} characters")));
+            problems.push(FieldProblem::new(
+                "description",
+                format!("must have at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
             String::new()
         }
         Some(Value::String(s)) => s.trim().to_owned(),
@@ -66,7 +69,10 @@ pub fn validate_document(doc: &Value, catalogue: &Catalogue, limits: &Limits) ->
         Some(Value::String(s)) => {
             let t = Trigger::parse(s.trim());
             if t.is_none() {
-                problems.push(FieldProblem::new("trigger", format!("unknown trigger `{}`; valid: {}", clip(s), trigger_names())));
+                problems.push(FieldProblem::new(
+                    "trigger",
+                    format!("unknown trigger `{}`; valid: {}", clip(s), trigger_names()),
+                ));
             }
             t
         }
@@ -87,7 +93,10 @@ pub fn validate_document(doc: &Value, catalogue: &Catalogue, limits: &Limits) ->
     };
     match (trigger, &schedule) {
         (Some(Trigger::Schedule), None) if !problems.iter().any(|p| p.field == "schedule") => {
-            problems.push(FieldProblem::new("schedule", "is required when trigger is `schedule` (a 5-field cron expression)"));
+            problems.push(FieldProblem::new(
+                "schedule",
+                "is required when trigger is `schedule` (a 5-field cron expression)",
+            ));
         }
         (Some(Trigger::Schedule), Some(cron)) => {
             if let Err(why) = schedule::parse(cron) {
@@ -133,7 +142,9 @@ pub fn validate_document(doc: &Value, catalogue: &Catalogue, limits: &Limits) ->
                 }
             }
         }
-        Some(other) => problems.push(FieldProblem::new(container, format!("must be an array, not {}", type_name(other)))),
+        Some(other) => {
+            problems.push(FieldProblem::new(container, format!("must be an array, not {}", type_name(other))))
+        }
     }
 
     match trigger {
@@ -173,12 +184,7 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn opt_str<'v>(
-    item: &'v Map<String, Value>,
-    key: &str,
-    at: &str,
-    problems: &mut Vec<FieldProblem>,
-) -> Option<&'v str> {
+fn opt_str<'v>(item: &'v Map<String, Value>, key: &str, at: &str, problems: &mut Vec<FieldProblem>) -> Option<&'v str> {
     match item.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim()),
@@ -187,7 +193,8 @@ fn opt_str<'v>(
             None
         }
         Some(other) => {
-            problems.push(FieldProblem::new(format!("{at}.{key}"), format!("must be a string, not {}", type_name(other))));
+            problems
+                .push(FieldProblem::new(format!("{at}.{key}"), format!("must be a string, not {}", type_name(other))));
             None
         }
     }
@@ -222,7 +229,11 @@ fn resolve_action<'c>(
                 let types: Vec<&str> = crate::document::ACTION_TYPES.iter().map(|(t, _, _)| *t).collect();
                 problems.push(FieldProblem::new(
                     format!("{at}.type"),
-                    format!("unknown action type `{}`; valid: {} (or `connector.action`)", clip(kind), types.join(", ")),
+                    format!(
+                        "unknown action type `{}`; valid: {} (or `connector.action`)",
+                        clip(kind),
+                        types.join(", ")
+                    ),
                 ));
                 return None;
             };
@@ -299,14 +310,18 @@ fn check_step(
     match item.get("id") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if *s == id => {}
-        Some(_) => problems.push(FieldProblem::new(format!("{at}.id"), format!("must be `{id}` (steps are numbered by position)"))),
+        Some(_) => problems
+            .push(FieldProblem::new(format!("{at}.id"), format!("must be `{id}` (steps are numbered by position)"))),
     }
     let resolved = resolve_action(item, at, catalogue, problems);
     let mut params = match item.get("params") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
         Some(other) => {
-            problems.push(FieldProblem::new(format!("{at}.params"), format!("must be an object, not {}", type_name(other))));
+            problems.push(FieldProblem::new(
+                format!("{at}.params"),
+                format!("must be an object, not {}", type_name(other)),
+            ));
             return None;
         }
     };
@@ -329,7 +344,12 @@ fn check_step(
         }
         check_references(value, &format!("{params_at}.{key}"), index, ids, problems);
     }
-    (problems.len() == before).then(|| Step { id, connector: connector.to_owned(), action: spec.name.to_owned(), params })
+    (problems.len() == before).then(|| Step {
+        id,
+        connector: connector.to_owned(),
+        action: spec.name.to_owned(),
+        params,
+    })
 }
 
 /// The param of an action that has `{{…}}` placeholders of its own, left alone
@@ -351,11 +371,16 @@ fn check_references(
                 match Reference::parse(expr) {
                     None => problems.push(FieldProblem::new(
                         at,
-                        format!("`{{{{{}}}}}` is not a reference: use {{{{input.…}}}} or {{{{steps.<id>.output.…}}}}", clip(expr)),
+                        format!(
+                            "`{{{{{}}}}}` is not a reference: use {{{{input.…}}}} or {{{{steps.<id>.output.…}}}}",
+                            clip(expr)
+                        ),
                     )),
                     Some(Reference::Input(_)) => {}
                     Some(Reference::StepOutput { step, .. }) => match ids.get(&step) {
-                        None => problems.push(FieldProblem::new(at, format!("refers to an unknown step `{}`", clip(&step)))),
+                        None => {
+                            problems.push(FieldProblem::new(at, format!("refers to an unknown step `{}`", clip(&step))))
+                        }
                         Some(&j) if j >= index => problems.push(FieldProblem::new(
                             at,
                             format!("refers to step `{step}`, which does not run before this one (only earlier steps)"),
@@ -424,7 +449,11 @@ fn check_schema(schema: &Value, value: &Value, at: &str, problems: &mut Vec<Fiel
             if let Some(min) = num("minLength")
                 && len < min
             {
-                let what = if min <= 1.0 { "must not be empty".to_owned() } else { format!("must have at least {min} characters") };
+                let what = if min <= 1.0 {
+                    "must not be empty".to_owned()
+                } else {
+                    format!("must have at least {min} characters")
+                };
                 problems.push(FieldProblem::new(at, what));
             }
             if let Some(max) = num("maxLength")
@@ -480,8 +509,12 @@ fn check_schema(schema: &Value, value: &Value, at: &str, problems: &mut Vec<Fiel
                     Some(sub) => check_schema(sub, v, &here, problems),
                     None => match schema.get("additionalProperties") {
                         Some(Value::Bool(false)) => {
-                            let known: Vec<&str> = properties.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
-                            problems.push(FieldProblem::new(here, format!("is not a known param; known: {}", known.join(", "))));
+                            let known: Vec<&str> =
+                                properties.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                            problems.push(FieldProblem::new(
+                                here,
+                                format!("is not a known param; known: {}", known.join(", ")),
+                            ));
                         }
                         Some(sub @ Value::Object(_)) => check_schema(sub, v, &here, problems),
                         _ => {}

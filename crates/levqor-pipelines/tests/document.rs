@@ -29,7 +29,10 @@ fn accepts_the_original_document_and_normalises_it() {
     let steps: Vec<(&str, &str, &str)> =
         p.steps.iter().map(|s| (s.id.as_str(), s.connector.as_str(), s.action.as_str())).collect();
     assert_eq!(steps, [("s1", "notion", "create_page"), ("s2", "slack", "post_message")]);
-    assert_eq!(Value::Object(p.steps[0].params.clone()), json!({"database_id": "db1", "title": "{{input.name}}", "content": "x"}));
+    assert_eq!(
+        Value::Object(p.steps[0].params.clone()),
+        json!({"database_id": "db1", "title": "{{input.name}}", "content": "x"})
+    );
     assert_eq!(Value::Object(p.steps[1].params.clone()), json!({"channel": "#general", "text": "New: {{input.name}}"}));
     // The normalised form validates back to itself.
     let again = validate_document(&p.to_value(), &catalogue(), &Limits::default()).unwrap();
@@ -51,7 +54,15 @@ fn accepts_every_original_type_and_the_explicit_form() {
     let actions: Vec<String> = p.steps.iter().map(|s| s.qualified_action()).collect();
     assert_eq!(
         actions,
-        ["ai.summarize", "builtin.filter", "builtin.transform", "builtin.log", "gmail.send_email", "telegram.send_message", "telegram.get_me"]
+        [
+            "ai.summarize",
+            "builtin.filter",
+            "builtin.transform",
+            "builtin.log",
+            "gmail.send_email",
+            "telegram.send_message",
+            "telegram.get_me"
+        ]
     );
     assert_eq!(p.steps[5].params["chat_id"], "{{input.chat}}");
 }
@@ -66,7 +77,16 @@ fn reports_unknown_connectors_actions_and_types_with_paths() {
         {"type": "sendSlack", "connector": "notion", "params": {"channel": "#x", "text": "y"}}
     ]}));
     let fields: Vec<&str> = got.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(fields, ["actions[0].connector", "actions[1].action", "actions[2].type", "actions[3].connector", "actions[4].connector"]);
+    assert_eq!(
+        fields,
+        [
+            "actions[0].connector",
+            "actions[1].action",
+            "actions[2].type",
+            "actions[3].connector",
+            "actions[4].connector"
+        ]
+    );
     assert!(got[0].1.contains("unknown connector `discord`") && got[0].1.contains("slack"), "{}", got[0].1);
     assert!(got[1].1.contains("post_message"), "{}", got[1].1);
     assert!(got[4].1.contains("does not match"), "{}", got[4].1);
@@ -108,7 +128,12 @@ fn references_only_earlier_steps() {
     ]}));
     assert_eq!(
         got.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
-        ["actions[0].params.text", "actions[1].params.message", "actions[1].params.message", "actions[2].params.message"]
+        [
+            "actions[0].params.text",
+            "actions[1].params.message",
+            "actions[1].params.message",
+            "actions[2].params.message"
+        ]
     );
     assert!(got[0].1.contains("does not run before"), "{}", got[0].1);
     assert!(got[2].1.contains("unknown step `s9`"), "{}", got[2].1);
@@ -131,7 +156,12 @@ fn limits_the_number_of_steps() {
 #[test]
 fn triggers_and_schedules() {
     let actions = json!([{"type": "log", "params": {"message": "x"}}]);
-    let ok = validate_document(&json!({"trigger": "schedule", "schedule": "0 17 * * 5", "actions": actions}), &catalogue(), &Limits::default()).unwrap();
+    let ok = validate_document(
+        &json!({"trigger": "schedule", "schedule": "0 17 * * 5", "actions": actions}),
+        &catalogue(),
+        &Limits::default(),
+    )
+    .unwrap();
     assert_eq!((ok.trigger, ok.schedule.as_deref()), (Trigger::Schedule, Some("0 17 * * 5")));
     assert_eq!(fields(json!({"trigger": "schedule", "actions": actions})), ["schedule"]);
     assert_eq!(fields(json!({"trigger": "schedule", "schedule": "every friday", "actions": actions})), ["schedule"]);
@@ -152,9 +182,15 @@ fn structural_problems() {
     assert_eq!(fields(json!({"actions": [{"type": "log", "params": {"message": "x"}}], "colour": 1})), ["colour"]);
     assert_eq!(fields(json!({"actions": "log"})), ["actions"]);
     assert_eq!(fields(json!({"actions": [7]})), ["actions[0]"]);
-    assert_eq!(fields(json!({"actions": [{"type": "log", "params": {"message": "x"}, "extra": true}]})), ["actions[0].extra"]);
+    assert_eq!(
+        fields(json!({"actions": [{"type": "log", "params": {"message": "x"}, "extra": true}]})),
+        ["actions[0].extra"]
+    );
     assert_eq!(fields(json!({"steps": [{"id": "s2", "type": "log", "params": {"message": "x"}}]})), ["steps[0].id"]);
-    assert_eq!(fields(json!({"description": 5, "actions": [{"type": "log", "params": {"message": "x"}}]})), ["description"]);
+    assert_eq!(
+        fields(json!({"description": 5, "actions": [{"type": "log", "params": {"message": "x"}}]})),
+        ["description"]
+    );
 }
 
 #[test]

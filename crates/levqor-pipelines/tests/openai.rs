@@ -61,7 +61,14 @@ async fn a_valid_pipeline_is_used_and_the_request_is_well_formed() {
     let messages = r.body["messages"].as_array().unwrap();
     assert_eq!(messages[0]["role"], "system");
     let system = messages[0]["content"].as_str().unwrap();
-    for needle in ["slack.post_message(", "channel*:string", "notion.create_page(", "database_id*:string", "telegram.send_message(", "email.received"] {
+    for needle in [
+        "slack.post_message(",
+        "channel*:string",
+        "notion.create_page(",
+        "database_id*:string",
+        "telegram.send_message(",
+        "email.received",
+    ] {
         assert!(system.contains(needle), "system prompt lacks {needle}:\n{system}");
     }
     assert_eq!(messages[1], json!({"role": "user", "content": CONTACT}));
@@ -88,9 +95,11 @@ async fn an_unknown_connector_is_repaired_once() {
     let wrong = json!({"trigger": "webhook", "actions": [
         {"type": "createPage", "connector": "notion", "params": {"databaseId": "db123", "title": "New contact"}},
         {"connector": "discord", "action": "post", "params": {"channel": "#notifications", "text": "hi"}}]});
-    let (plan, fake) =
-        plan_with(vec![Reply::Content(wrong.to_string()), Reply::Content(good_pipeline().to_string())], Duration::from_secs(5))
-            .await;
+    let (plan, fake) = plan_with(
+        vec![Reply::Content(wrong.to_string()), Reply::Content(good_pipeline().to_string())],
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(plan.planner, PlannerKind::OpenAi);
     assert_eq!(connectors(&plan), ["notion", "slack"]);
     assert!(plan.warnings.iter().any(|w| w.contains("repaired")), "{:?}", plan.warnings);
@@ -106,8 +115,10 @@ async fn an_unknown_connector_is_repaired_once() {
 
 #[tokio::test]
 async fn wrong_twice_falls_back_with_a_warning() {
-    let wrong = json!({"trigger": "webhook", "actions": [{"connector": "discord", "action": "post", "params": {}}]}).to_string();
-    let (plan, fake) = plan_with(vec![Reply::Content(wrong.clone()), Reply::Content(wrong)], Duration::from_secs(5)).await;
+    let wrong = json!({"trigger": "webhook", "actions": [{"connector": "discord", "action": "post", "params": {}}]})
+        .to_string();
+    let (plan, fake) =
+        plan_with(vec![Reply::Content(wrong.clone()), Reply::Content(wrong)], Duration::from_secs(5)).await;
     assert_fell_back(&plan, "invalid pipeline twice");
     assert_eq!(fake.requests().len(), 2);
 }

@@ -116,12 +116,15 @@ impl OpenAiPlanner {
         if !status.is_success() {
             return Err(format!("refused the request ({})", status.as_u16()));
         }
-        let bytes =
-            response.bytes().await.map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "broke off".to_owned() })?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "broke off".to_owned() })?;
         if bytes.len() > MAX_BODY {
             return Err("answered with an oversized body".into());
         }
-        let answer: Value = serde_json::from_slice(&bytes).map_err(|_| "answered with something other than JSON".to_owned())?;
+        let answer: Value =
+            serde_json::from_slice(&bytes).map_err(|_| "answered with something other than JSON".to_owned())?;
         let message = &answer["choices"][0]["message"];
         if message["refusal"].as_str().is_some_and(|r| !r.trim().is_empty()) {
             return Err("refused to plan this description".into());
@@ -153,7 +156,9 @@ impl OpenAiPlanner {
         match self.check_reply(second) {
             Ok(pipeline) => Ok((pipeline, vec!["OpenAI's first plan was invalid and was repaired".into()])),
             Err(Failure::Unavailable(why)) => Err(format!("{why} when asked to repair its plan")),
-            Err(Failure::Invalid { problems, .. }) => Err(format!("planned an invalid pipeline twice ({})", summary(&problems))),
+            Err(Failure::Invalid { problems, .. }) => {
+                Err(format!("planned an invalid pipeline twice ({})", summary(&problems)))
+            }
         }
     }
 
@@ -207,7 +212,10 @@ pub fn extract_json(reply: &str) -> Option<Value> {
         fenced,
         trimmed.find('{').and_then(|s| trimmed.rfind('}').filter(|e| *e > s).map(|e| &trimmed[s..=e])),
     ];
-    let value = candidates.into_iter().flatten().find_map(|c| serde_json::from_str::<Value>(c).ok().filter(Value::is_object))?;
+    let value = candidates
+        .into_iter()
+        .flatten()
+        .find_map(|c| serde_json::from_str::<Value>(c).ok().filter(Value::is_object))?;
     match value.get("pipeline") {
         Some(inner @ Value::Object(_)) if value.as_object().is_some_and(|o| o.len() == 1) => Some(inner.clone()),
         _ => Some(value),
@@ -239,8 +247,10 @@ pub fn system_prompt(catalogue: &Catalogue, limits: &Limits) -> String {
     for connector in catalogue.connectors() {
         out.push_str(&format!("- {}: {}\n", connector.name, connector.description));
         for action in &connector.actions {
-            let required: Vec<&str> =
-                action.params["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let required: Vec<&str> = action.params["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let params: Vec<String> = action.params["properties"]
                 .as_object()
                 .map(|props| {
@@ -259,7 +269,13 @@ pub fn system_prompt(catalogue: &Catalogue, limits: &Limits) -> String {
                         .collect()
                 })
                 .unwrap_or_default();
-            out.push_str(&format!("  - {}.{}({}): {}\n", connector.name, action.name, params.join(", "), action.description));
+            out.push_str(&format!(
+                "  - {}.{}({}): {}\n",
+                connector.name,
+                action.name,
+                params.join(", "),
+                action.description
+            ));
         }
     }
     out.push_str(

@@ -35,18 +35,55 @@ const DAYS: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday",
 
 regex!(QUOTED, r#""([^"]+)"|“([^”]+)”"#);
 regex!(QUOTE_TOKEN, r"qqq(\d+)qqq");
-regex!(EMAIL_TRIGGER_1, &format!(r"\b{WHEN}\s+(?:i|we|you)\s+(?:receive|get)\s+(?:an?\s+|new\s+|any\s+)*(?:e-?mails?|gmail messages?|mails?|messages? in gmail)\b(?:\s+from\s+([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{{2,}}))?"));
-regex!(EMAIL_TRIGGER_2, &format!(r"\b{WHEN}\s+(?:an?\s+|new\s+|any\s+)*e-?mails?\s+(?:arrives|comes in|is received|lands|hits my inbox)\b(?:\s+from\s+([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{{2,}}))?"));
-regex!(EMAIL_TRIGGER_3, r"\b(?:(?:for|on)\s+(?:each|every)\s+(?:new\s+|incoming\s+)?e-?mail|(?:for|on)\s+incoming\s+e-?mails?|incoming\s+e-?mails?)\b(?:\s+from\s+([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}))?");
-regex!(FORM_TRIGGER, &format!(r"\b{WHEN}\s+[^,;.]*?\b(?:forms?|survey|signs? up|signups?|sign-ups?|submits?|submission|registers)\b(?:\s+(?:on|at|in|from)\s+(?:my|our|the)\s+(?:website|site|web site|page|landing page|app))?"));
-regex!(WEBHOOK_TRIGGER, &format!(r"\b(?:{WHEN}\s+(?:a|the|my)?\s*webhook\s+(?:is\s+)?(?:called|fires|is hit|hits|arrives|is received|comes in|triggers|is triggered)|(?:via|on|from|through)\s+(?:a\s+|every\s+)?webhook(?:\s+(?:call|request)s?)?)\b"));
+regex!(
+    EMAIL_TRIGGER_1,
+    &format!(
+        r"\b{WHEN}\s+(?:i|we|you)\s+(?:receive|get)\s+(?:an?\s+|new\s+|any\s+)*(?:e-?mails?|gmail messages?|mails?|messages? in gmail)\b(?:\s+from\s+([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{{2,}}))?"
+    )
+);
+regex!(
+    EMAIL_TRIGGER_2,
+    &format!(
+        r"\b{WHEN}\s+(?:an?\s+|new\s+|any\s+)*e-?mails?\s+(?:arrives|comes in|is received|lands|hits my inbox)\b(?:\s+from\s+([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{{2,}}))?"
+    )
+);
+regex!(
+    EMAIL_TRIGGER_3,
+    r"\b(?:(?:for|on)\s+(?:each|every)\s+(?:new\s+|incoming\s+)?e-?mail|(?:for|on)\s+incoming\s+e-?mails?|incoming\s+e-?mails?)\b(?:\s+from\s+([a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}))?"
+);
+regex!(
+    FORM_TRIGGER,
+    &format!(
+        r"\b{WHEN}\s+[^,;.]*?\b(?:forms?|survey|signs? up|signups?|sign-ups?|submits?|submission|registers)\b(?:\s+(?:on|at|in|from)\s+(?:my|our|the)\s+(?:website|site|web site|page|landing page|app))?"
+    )
+);
+regex!(
+    WEBHOOK_TRIGGER,
+    &format!(
+        r"\b(?:{WHEN}\s+(?:a|the|my)?\s*webhook\s+(?:is\s+)?(?:called|fires|is hit|hits|arrives|is received|comes in|triggers|is triggered)|(?:via|on|from|through)\s+(?:a\s+|every\s+)?webhook(?:\s+(?:call|request)s?)?)\b"
+    )
+);
 regex!(WEBHOOK_WORD, r"\bwebhooks?\b");
-regex!(NEW_THING_TRIGGER, &format!(r"\b{WHEN}\s+(?:a|an)\s+new\s+[a-z]+(?:\s+[a-z]+)?\s+(?:arrives|comes in|is created|is added|is placed|is posted|happens|is submitted)\b"));
-regex!(SCHEDULE, r"\b(?:(?:every|each)\s+(?:(\d{1,2})\s+)?(minutes?|hours?|days?|mornings?|evenings?|nights?|weekdays?|weeks?|months?|sundays?|mondays?|tuesdays?|wednesdays?|thursdays?|fridays?|saturdays?)|(hourly|daily|nightly|weekly|monthly)|on\s+(sundays|mondays|tuesdays|wednesdays|thursdays|fridays|saturdays))\b");
+regex!(
+    NEW_THING_TRIGGER,
+    &format!(
+        r"\b{WHEN}\s+(?:a|an)\s+new\s+[a-z]+(?:\s+[a-z]+)?\s+(?:arrives|comes in|is created|is added|is placed|is posted|happens|is submitted)\b"
+    )
+);
+regex!(
+    SCHEDULE,
+    r"\b(?:(?:every|each)\s+(?:(\d{1,2})\s+)?(minutes?|hours?|days?|mornings?|evenings?|nights?|weekdays?|weeks?|months?|sundays?|mondays?|tuesdays?|wednesdays?|thursdays?|fridays?|saturdays?)|(hourly|daily|nightly|weekly|monthly)|on\s+(sundays|mondays|tuesdays|wednesdays|thursdays|fridays|saturdays))\b"
+);
 regex!(TIME, r"\b(?:at|@)\s*(?:(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?|(noon|midnight))(?:\s+utc)?\b");
 regex!(BARE_TIME, r"\b(\d{1,2})(?::(\d{2}))?\s*(am|pm)\b");
-regex!(SPLIT, r"\s*(?:[,;]|\.(?:\s+|$)|\s+and then\s+|\s+then\s+|\s+and\s+|\s+after that\s+|\s+afterwards\s+|\s+also\s+)\s*");
-regex!(CONDITION, r"\b(?:only\s+(?:if|when)|if|unless|but only\s+(?:if|when))\s+(?:the\s+|its\s+|their\s+)?([a-z_][a-z0-9_ ]*?)\s+(is greater than|is more than|is over|is above|is at least|greater than|more than|over|above|>|is less than|is under|is below|less than|under|below|<|contains|includes|mentions|has|is not|isn't|!=|equals|is equal to|==|=|is)\s+(.+?)\s*$");
+regex!(
+    SPLIT,
+    r"\s*(?:[,;]|\.(?:\s+|$)|\s+and then\s+|\s+then\s+|\s+and\s+|\s+after that\s+|\s+afterwards\s+|\s+also\s+)\s*"
+);
+regex!(
+    CONDITION,
+    r"\b(?:only\s+(?:if|when)|if|unless|but only\s+(?:if|when))\s+(?:the\s+|its\s+|their\s+)?([a-z_][a-z0-9_ ]*?)\s+(is greater than|is more than|is over|is above|is at least|greater than|more than|over|above|>|is less than|is under|is below|less than|under|below|<|contains|includes|mentions|has|is not|isn't|!=|equals|is equal to|==|=|is)\s+(.+?)\s*$"
+);
 regex!(LEADING_NUMBER, r"^[$€£]?-?\d[\d,]*(?:\.\d+)?");
 regex!(FILTER_WORD, r"\b(?:only\s+(?:if|when)|unless)\b");
 regex!(TELEGRAM, r"\btelegram\b");
@@ -55,22 +92,40 @@ regex!(MAIL, r"\b(?:e-?mails?|gmail|mail)\b");
 regex!(SLACK, r"\bslack\b");
 regex!(CHANNEL, r"(?:^|[\s(])#([A-Za-z0-9][A-Za-z0-9_-]{0,79})");
 regex!(SLACK_ID, r"\b([CG][A-Z0-9]{8,12})\b");
-regex!(NAMED_CHANNEL, r"\b(?:the\s+)?([a-z0-9][a-z0-9_-]{1,79})\s+channel\b|\bchannel\s+(?:called\s+|named\s+)?([a-z0-9][a-z0-9_-]{1,79})\b");
+regex!(
+    NAMED_CHANNEL,
+    r"\b(?:the\s+)?([a-z0-9][a-z0-9_-]{1,79})\s+channel\b|\bchannel\s+(?:called\s+|named\s+)?([a-z0-9][a-z0-9_-]{1,79})\b"
+);
 regex!(SUMMARY, r"\b(?:summari[sz]e[sd]?|summary|summaries|tl;?dr|digest|recap)\b");
 regex!(MAX_WORDS, r"\b(?:in|under|at most|max(?:imum)?)\s+(\d{1,3})\s+words\b");
-regex!(NOTION_THING, r"\b(?:page|pages|task|tasks|to-?dos?|ticket|tickets|database|row|entry|entries|card|cards|record|records|item|items|note|notes|lead|leads)\b");
+regex!(
+    NOTION_THING,
+    r"\b(?:page|pages|task|tasks|to-?dos?|ticket|tickets|database|row|entry|entries|card|cards|record|records|item|items|note|notes|lead|leads)\b"
+);
 regex!(CREATE_VERB, r"\b(?:create|add|make|save|store|log|record|put|insert|track|open|file)\b");
 regex!(QUERY_VERB, r"\b(?:query|find|look up|lookup|fetch|read|list|get|pull)\b");
 regex!(SEARCH_VERB, r"\bsearch\b");
-regex!(NOTIFY_VERB, r"\b(?:notify|notification|alert|ping|message|post|tell|send|remind|announce|let\s+\w+\s+know|dm|share)\b");
-regex!(SEND_MAIL, r"\b(?:send|forward|reply|notify|e-?mail\s+(?:me|us|him|her|them|the|a|an|to|it)|mail\s+(?:me|it|to)|alert|tell|let)\b");
+regex!(
+    NOTIFY_VERB,
+    r"\b(?:notify|notification|alert|ping|message|post|tell|send|remind|announce|let\s+\w+\s+know|dm|share)\b"
+);
+regex!(
+    SEND_MAIL,
+    r"\b(?:send|forward|reply|notify|e-?mail\s+(?:me|us|him|her|them|the|a|an|to|it)|mail\s+(?:me|it|to)|alert|tell|let)\b"
+);
 regex!(LIST_MAIL, r"\b(?:list|check|fetch|read|search|find)\b");
 regex!(LOG, r"\b(?:log|logs|logged|record it|keep a record)\b");
 regex!(EMAIL_ADDR, r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}");
 regex!(DB_ID, r"\b([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\b");
 regex!(DB_NAMED, r"\b(?:database|db)\s+(?:id\s+)?([A-Za-z0-9_-]{6,100})\b");
-regex!(CHAT_ID, r"(?:^|[^A-Za-z0-9._%+-])(-100\d{6,}|(?:chat|group|chat_id|chat id)\s*[:#=]?\s*(-?\d{4,})|@([A-Za-z][A-Za-z0-9_]{4,31}))\b");
-regex!(SAYING, r"\b(?:saying|that says|which says|with the (?:text|message)|with (?:a )?message|with text|message:|text:)\s+(.+)$");
+regex!(
+    CHAT_ID,
+    r"(?:^|[^A-Za-z0-9._%+-])(-100\d{6,}|(?:chat|group|chat_id|chat id)\s*[:#=]?\s*(-?\d{4,})|@([A-Za-z][A-Za-z0-9_]{4,31}))\b"
+);
+regex!(
+    SAYING,
+    r"\b(?:saying|that says|which says|with the (?:text|message)|with (?:a )?message|with text|message:|text:)\s+(.+)$"
+);
 regex!(TITLED, r"\b(?:called|titled|named|with (?:the )?title)\s+(.+)$");
 regex!(SUBJECT, r"\b(?:with (?:the )?subject|subject)\s*:?\s+(.+)$");
 
@@ -93,9 +148,10 @@ impl RulePlanner {
         draft.read();
         if draft.steps.is_empty() {
             return Err(PlanError::NotUnderstood {
-                hint: "name a service and what to do, e.g. \"when someone fills out the contact form, create a task in \
+                hint:
+                    "name a service and what to do, e.g. \"when someone fills out the contact form, create a task in \
                        Notion and notify me on Slack\", or \"every Friday at 5pm post a reminder to #team on Slack\""
-                    .into(),
+                        .into(),
             });
         }
         if draft.steps.len() > self.limits.max_steps {
@@ -182,7 +238,11 @@ impl Draft {
     fn unquote(&self, s: &str) -> String {
         QUOTE_TOKEN
             .replace_all(s, |c: &regex::Captures<'_>| {
-                cap_str(c, 1).and_then(|n| n.parse::<usize>().ok()).and_then(|n| self.quotes.get(n)).cloned().unwrap_or_default()
+                cap_str(c, 1)
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| self.quotes.get(n))
+                    .cloned()
+                    .unwrap_or_default()
             })
             .trim()
             .to_owned()
@@ -200,7 +260,11 @@ impl Draft {
         }
         clauses.push((text[start..].to_owned(), lower[start..].to_owned()));
         if let Some(from) = self.from_filter.clone() {
-            self.push("builtin", "filter", json!({"input": "{{input}}", "field": "from", "op": "contains", "value": from}));
+            self.push(
+                "builtin",
+                "filter",
+                json!({"input": "{{input}}", "field": "from", "op": "contains", "value": from}),
+            );
         }
         for (orig, low) in clauses {
             if !low.trim().is_empty() {
@@ -238,7 +302,8 @@ impl Draft {
         let Some(caps) = SCHEDULE.captures(&self.lower) else { return };
         let Some(whole) = caps.get(0) else { return };
         let every: Option<u32> = cap_str(&caps, 1).and_then(|n| n.parse().ok()).filter(|n| *n > 0);
-        let unit = cap_str(&caps, 2).or_else(|| cap_str(&caps, 3)).or_else(|| cap_str(&caps, 4)).unwrap_or("day").to_owned();
+        let unit =
+            cap_str(&caps, 2).or_else(|| cap_str(&caps, 3)).or_else(|| cap_str(&caps, 4)).unwrap_or("day").to_owned();
         let mut span = whole.range();
         // The time of day: right after the phrase, or anywhere else in the text.
         let after = &self.lower[span.end..];
@@ -268,11 +333,15 @@ impl Draft {
         let (h, m) = time.unwrap_or((default_hour, 0));
         let cron = match unit {
             "minute" => every.filter(|n| *n < 60).map_or_else(|| "* * * * *".to_owned(), |n| format!("*/{n} * * * *")),
-            "hour" | "hourly" => every.filter(|n| *n < 24).map_or_else(|| "0 * * * *".to_owned(), |n| format!("0 */{n} * * *")),
+            "hour" | "hourly" => {
+                every.filter(|n| *n < 24).map_or_else(|| "0 * * * *".to_owned(), |n| format!("0 */{n} * * *"))
+            }
             "weekday" => format!("{m} {h} * * 1-5"),
             "week" | "weekly" => format!("{m} {h} * * 1"),
             "month" | "monthly" => format!("{m} {h} 1 * *"),
-            "day" | "daily" => every.filter(|n| *n > 1 && *n < 32).map_or_else(|| format!("{m} {h} * * *"), |n| format!("{m} {h} */{n} * *")),
+            "day" | "daily" => every
+                .filter(|n| *n > 1 && *n < 32)
+                .map_or_else(|| format!("{m} {h} * * *"), |n| format!("{m} {h} */{n} * *")),
             day => match DAYS.iter().position(|d| *d == day) {
                 Some(dow) => format!("{m} {h} * * {dow}"),
                 None => format!("{m} {h} * * *"), // morning, evening, night
@@ -355,14 +424,33 @@ impl Draft {
         let mut low = low.to_owned();
         // A condition guards the rest of the clause: a filter step first.
         if let Some(caps) = CONDITION.captures(&low)
-            && let (Some(whole), Some(field), Some(op), Some(value)) = (caps.get(0), caps.get(1), caps.get(2), caps.get(3))
+            && let (Some(whole), Some(field), Some(op), Some(value)) =
+                (caps.get(0), caps.get(1), caps.get(2), caps.get(3))
         {
             let negate = whole.as_str().trim_start().starts_with("unless");
             let field_name = field.as_str().trim().replace(' ', "_");
-            let field_name = if matches!(field_name.as_str(), "it" | "this" | "that") { String::new() } else { field_name };
-            let numeric = matches!(op.as_str(), "is greater than" | "is more than" | "is over" | "is above" | "is at least"
-                | "greater than" | "more than" | "over" | "above" | ">" | "is less than" | "is under" | "is below"
-                | "less than" | "under" | "below" | "<");
+            let field_name =
+                if matches!(field_name.as_str(), "it" | "this" | "that") { String::new() } else { field_name };
+            let numeric = matches!(
+                op.as_str(),
+                "is greater than"
+                    | "is more than"
+                    | "is over"
+                    | "is above"
+                    | "is at least"
+                    | "greater than"
+                    | "more than"
+                    | "over"
+                    | "above"
+                    | ">"
+                    | "is less than"
+                    | "is under"
+                    | "is below"
+                    | "less than"
+                    | "under"
+                    | "below"
+                    | "<"
+            );
             // A number or a quoted text ends the condition; what follows is the clause's action.
             let rest = &low[value.range()];
             let taken = if numeric {
@@ -392,14 +480,21 @@ impl Draft {
             match op {
                 Some(op) => {
                     let value = number(raw).unwrap_or_else(|| Value::String(raw.to_owned()));
-                    self.push("builtin", "filter", json!({"input": "{{input}}", "field": field_name, "op": op, "value": value}));
+                    self.push(
+                        "builtin",
+                        "filter",
+                        json!({"input": "{{input}}", "field": field_name, "op": op, "value": value}),
+                    );
                 }
-                None => self.warnings.push(format!("could not express the condition \"{}\"; it was left out", whole.as_str().trim())),
+                None => self
+                    .warnings
+                    .push(format!("could not express the condition \"{}\"; it was left out", whole.as_str().trim())),
             }
             orig.replace_range(whole.start()..value_range.end, "");
             low.replace_range(whole.start()..value_range.end, "");
         } else if FILTER_WORD.is_match(&low) {
-            self.warnings.push(format!("could not understand the condition in \"{}\"; it was left out", self.unquote(&orig)));
+            self.warnings
+                .push(format!("could not understand the condition in \"{}\"; it was left out", self.unquote(&orig)));
         }
         let (orig, low) = (orig.as_str(), low.as_str());
 
@@ -465,8 +560,11 @@ impl Draft {
             .or_else(|| SLACK_ID.captures(orig).and_then(|c| cap_str(&c, 1)).map(str::to_owned))
             .or_else(|| {
                 NAMED_CHANNEL.captures(low).and_then(|c| cap_str(&c, 1).or_else(|| cap_str(&c, 2))).and_then(|name| {
-                    (!matches!(name, "slack" | "a" | "the" | "my" | "our" | "that" | "this" | "same" | "right" | "team"))
-                        .then(|| format!("#{name}"))
+                    (!matches!(
+                        name,
+                        "slack" | "a" | "the" | "my" | "our" | "that" | "this" | "same" | "right" | "team"
+                    ))
+                    .then(|| format!("#{name}"))
                 })
             })
             .unwrap_or_else(|| {
@@ -478,19 +576,17 @@ impl Draft {
     }
 
     fn telegram(&mut self, orig: &str, low: &str) {
-        let chat = CHAT_ID
-            .captures(orig)
-            .or_else(|| CHAT_ID.captures(&self.text))
-            .and_then(|c| {
-                cap_str(&c, 2)
-                    .map(|id| id.to_owned())
-                    .or_else(|| cap_str(&c, 3).map(|name| format!("@{name}")))
-                    .or_else(|| cap_str(&c, 1).map(str::to_owned))
-            });
+        let chat = CHAT_ID.captures(orig).or_else(|| CHAT_ID.captures(&self.text)).and_then(|c| {
+            cap_str(&c, 2)
+                .map(|id| id.to_owned())
+                .or_else(|| cap_str(&c, 3).map(|name| format!("@{name}")))
+                .or_else(|| cap_str(&c, 1).map(str::to_owned))
+        });
         let chat_id = match chat {
             Some(id) => id.parse::<i64>().map(Value::from).unwrap_or(Value::String(id)),
             None => {
-                self.warnings.push("no Telegram chat id found; the step reads it from the run input (input.chat_id)".into());
+                self.warnings
+                    .push("no Telegram chat id found; the step reads it from the run input (input.chat_id)".into());
                 Value::String("{{input.chat_id}}".into())
             }
         };
@@ -501,11 +597,16 @@ impl Draft {
     fn database_id(&mut self, orig: &str) -> String {
         self.find(&DB_ID, 1, orig)
             .or_else(|| {
-                DB_NAMED.captures(orig).and_then(|c| cap_str(&c, 1)).filter(|s| s.chars().any(|c| c.is_ascii_digit())).map(str::to_owned)
+                DB_NAMED
+                    .captures(orig)
+                    .and_then(|c| cap_str(&c, 1))
+                    .filter(|s| s.chars().any(|c| c.is_ascii_digit()))
+                    .map(str::to_owned)
             })
             .unwrap_or_else(|| {
-                self.warnings
-                    .push("no Notion database id found; the step reads it from the run input (input.database_id)".into());
+                self.warnings.push(
+                    "no Notion database id found; the step reads it from the run input (input.database_id)".into(),
+                );
                 "{{input.database_id}}".into()
             })
     }
@@ -547,7 +648,8 @@ impl Draft {
             .chain(EMAIL_ADDR.find_iter(&self.text).map(|m| m.as_str().to_owned()))
             .find(|a| Some(a) != from.as_ref());
         let to = to.unwrap_or_else(|| {
-            self.warnings.push("no email address found; the step sends to the run input's address (input.email)".into());
+            self.warnings
+                .push("no email address found; the step sends to the run input's address (input.email)".into());
             "{{input.email}}".into()
         });
         let subject = SUBJECT

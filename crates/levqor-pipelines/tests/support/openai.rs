@@ -54,7 +54,11 @@ impl FakeOpenAi {
                         .map(|(_, v)| v.trim().to_owned());
                     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     recorded.lock().unwrap().push(Recorded { path, authorization, body });
-                    let reply = replies.lock().unwrap().next().unwrap_or(Reply::Status(500, json!({"error": "script ran out"})));
+                    let reply = replies
+                        .lock()
+                        .unwrap()
+                        .next()
+                        .unwrap_or(Reply::Status(500, json!({"error": "script ran out"})));
                     let (status, body) = match reply {
                         Reply::Hang => {
                             tokio::time::sleep(Duration::from_secs(30)).await;
