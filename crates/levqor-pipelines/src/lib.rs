@@ -1,0 +1,39 @@
+//! Levqor's pipelines, as pure domain logic: no HTTP server, no SQL.
+//!
+//! - [`document`]: the pipeline document. The original service's shape
+//!   (`{trigger, schedule?, actions: [{type, connector, params}]}` with action
+//!   types `sendSlack`, `createPage`, `sendEmail`, `summarize`, `filter`,
+//!   `transform`, `log`) is accepted and normalised into a [`Pipeline`] whose
+//!   [`Step`]s (`s1`, `s2`, …) name real connector actions.
+//!   [`pipeline_schema`] is its JSON Schema.
+//! - [`validate_document`]: every problem with a field path
+//!   (`actions[1].params.channel`), checked against the live connector
+//!   [`Catalogue`]: structure, known connector and action, params present and
+//!   typed, references only to earlier steps, the step limit, the cron
+//!   expression of `schedule` triggers.
+//! - [`template`]: `{{input.a.b}}` and `{{steps.<id>.output.a}}` in params.
+//! - [`planner`]: plain words → a validated pipeline, by OpenAI
+//!   ([`OpenAiPlanner`], falling back to the rules) or by rules ([`RulePlanner`]).
+//! - [`cost`]: the credits a run costs.
+//! - [`run`]: the executor core: which step runs next, its rendered params,
+//!   and the record of every step, with connector calls behind [`StepRunner`].
+
+pub mod catalogue;
+pub mod cost;
+pub mod document;
+pub mod planner;
+pub mod run;
+pub mod schedule;
+pub mod template;
+pub mod validate;
+
+pub use catalogue::Catalogue;
+pub use cost::{CostRules, estimate_cost};
+pub use document::{ACTION_TYPES, Pipeline, Step, Trigger, pipeline_schema};
+pub use planner::{OpenAiConfig, OpenAiPlanner, Plan, PlanError, Planner, PlannerKind, RulePlanner, extract_json};
+pub use run::{
+    DryRun, DryRunStep, Next, RunOutcome, RunState, RunStatus, StepFailure, StepRecord, StepRunner, StepStatus,
+    dry_run, execute,
+};
+pub use template::{TemplateContext, TemplateError, render};
+pub use validate::{Limits, validate_document, validate_pipeline};

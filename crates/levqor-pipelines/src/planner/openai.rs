@@ -1,0 +1,315 @@
+//! The OpenAI planner: one chat completion with a system prompt built from the
+//! live connector catalogue and JSON output; the reply is validated, and sent
+//! back once with the problems for repair. When OpenAI fails (timeout, 429,
+//! 5xx, a refusal, prose) or the repaired plan is still invalid, the
+//! rule-based planner answers and the plan says so.
+
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt};
+use levqor_core::FieldProblem;
+use serde_json::{Value, json};
+
+use super::{Plan, PlanError, Planner, PlannerKind, RulePlanner, check_description};
+use crate::catalogue::Catalogue;
+use crate::document::{ACTION_TYPES, Trigger};
+use crate::validate::{Limits, validate_document};
+
+/// Largest answer body read from OpenAI.
+const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenAiConfig {
+    pub api_key: String,
+    /// Up to and including `/v1` (`OPENAI_BASE_URL`).
+    pub base_url: String,
+    pub model: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    /// For the whole request, answer included.
+    pub timeout: Duration,
+}
+
+impl OpenAiConfig {
+    pub const DEFAULT_BASE_URL: &'static str = "https://api.openai.com/v1";
+    pub const DEFAULT_MODEL: &'static str = "gpt-4o-mini";
+
+    pub fn new(api_key: impl Into<String>) -> Self {
+        Self {
+            api_key: api_key.into(),
+            base_url: Self::DEFAULT_BASE_URL.into(),
+            model: Self::DEFAULT_MODEL.into(),
+            temperature: 0.1,
+            max_tokens: 1500,
+            timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// From `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_MODEL`; `None` without a key.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let key = lookup("OPENAI_API_KEY").filter(|k| !k.trim().is_empty())?;
+        let mut config = Self::new(key.trim());
+        if let Some(base) = lookup("OPENAI_BASE_URL").filter(|b| !b.trim().is_empty()) {
+            config.base_url = base.trim().trim_end_matches('/').to_owned();
+        }
+        if let Some(model) = lookup("OPENAI_MODEL").filter(|m| !m.trim().is_empty()) {
+            config.model = model.trim().to_owned();
+        }
+        Some(config)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenAiPlanner {
+    config: OpenAiConfig,
+    http: reqwest::Client,
+    catalogue: Catalogue,
+    limits: Limits,
+    rules: RulePlanner,
+    system_prompt: String,
+}
+
+/// Why a reply could not be used.
+enum Failure {
+    /// Transport, status, refusal, prose: fall back at once.
+    Unavailable(String),
+    /// A JSON pipeline that does not validate: worth one repair.
+    Invalid { reply: String, problems: Vec<FieldProblem> },
+}
+
+impl OpenAiPlanner {
+    pub fn new(config: OpenAiConfig, catalogue: Catalogue, limits: Limits) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(config.timeout).connect_timeout(config.timeout).build()?;
+        let system_prompt = system_prompt(&catalogue, &limits);
+        let rules = RulePlanner::new(catalogue.clone(), limits);
+        Ok(Self { config, http, catalogue, limits, rules, system_prompt })
+    }
+
+    pub fn system_prompt(&self) -> &str {
+        &self.system_prompt
+    }
+
+    async fn complete(&self, messages: &[Value]) -> Result<String, String> {
+        let url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
+        let body = json!({
+            "model": self.config.model,
+            "messages": messages,
+            "response_format": {"type": "json_object"},
+            "temperature": self.config.temperature.clamp(0.0, 0.2),
+            "max_tokens": self.config.max_tokens,
+        });
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.config.api_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "could not be reached".to_owned() })?;
+        let status = response.status();
+        if status.as_u16() == 429 {
+            return Err("is rate limiting requests (429)".into());
+        }
+        if status.is_server_error() {
+            return Err(format!("answered with a server error ({})", status.as_u16()));
+        }
+        if !status.is_success() {
+            return Err(format!("refused the request ({})", status.as_u16()));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "broke off".to_owned() })?;
+        if bytes.len() > MAX_BODY {
+            return Err("answered with an oversized body".into());
+        }
+        let answer: Value =
+            serde_json::from_slice(&bytes).map_err(|_| "answered with something other than JSON".to_owned())?;
+        let message = &answer["choices"][0]["message"];
+        if message["refusal"].as_str().is_some_and(|r| !r.trim().is_empty()) {
+            return Err("refused to plan this description".into());
+        }
+        message["content"].as_str().map(str::to_owned).ok_or_else(|| "answered without a message".to_owned())
+    }
+
+    fn check_reply(&self, reply: String) -> Result<crate::document::Pipeline, Failure> {
+        let Some(doc) = extract_json(&reply) else {
+            return Err(Failure::Unavailable("answered with prose instead of a JSON pipeline".into()));
+        };
+        validate_document(&doc, &self.catalogue, &self.limits).map_err(|problems| Failure::Invalid { reply, problems })
+    }
+
+    async fn attempt(&self, description: &str) -> Result<(crate::document::Pipeline, Vec<String>), String> {
+        let mut messages = vec![
+            json!({"role": "system", "content": self.system_prompt}),
+            json!({"role": "user", "content": description}),
+        ];
+        let reply = self.complete(&messages).await?;
+        let (reply, problems) = match self.check_reply(reply) {
+            Ok(pipeline) => return Ok((pipeline, Vec::new())),
+            Err(Failure::Unavailable(why)) => return Err(why),
+            Err(Failure::Invalid { reply, problems }) => (reply, problems),
+        };
+        messages.push(json!({"role": "assistant", "content": reply}));
+        messages.push(json!({"role": "user", "content": repair_prompt(&problems)}));
+        let second = self.complete(&messages).await?;
+        match self.check_reply(second) {
+            Ok(pipeline) => Ok((pipeline, vec!["OpenAI's first plan was invalid and was repaired".into()])),
+            Err(Failure::Unavailable(why)) => Err(format!("{why} when asked to repair its plan")),
+            Err(Failure::Invalid { problems, .. }) => {
+                Err(format!("planned an invalid pipeline twice ({})", summary(&problems)))
+            }
+        }
+    }
+
+    /// Plans with OpenAI; the rule-based planner answers when that fails.
+    pub async fn plan_text(&self, description: &str) -> Result<Plan, PlanError> {
+        let description = check_description(description)?;
+        match self.attempt(description).await {
+            Ok((pipeline, warnings)) => Ok(Plan { pipeline, planner: PlannerKind::OpenAi, warnings }),
+            Err(why) => {
+                let mut plan = self.rules.plan_text(description)?;
+                plan.warnings.insert(0, format!("OpenAI {why}; the rule-based planner answered instead"));
+                Ok(plan)
+            }
+        }
+    }
+}
+
+impl Planner for OpenAiPlanner {
+    fn plan<'a>(&'a self, description: &'a str) -> BoxFuture<'a, Result<Plan, PlanError>> {
+        self.plan_text(description).boxed()
+    }
+}
+
+fn summary(problems: &[FieldProblem]) -> String {
+    let shown: Vec<String> = problems.iter().take(3).map(|p| format!("{}: {}", p.field, p.problem)).collect();
+    let more = problems.len().saturating_sub(3);
+    if more > 0 { format!("{}; and {more} more", shown.join("; ")) } else { shown.join("; ") }
+}
+
+fn repair_prompt(problems: &[FieldProblem]) -> String {
+    let list: Vec<String> = problems.iter().take(20).map(|p| format!("- {}: {}", p.field, p.problem)).collect();
+    format!(
+        "That pipeline is invalid:\n{}\nReply with the corrected pipeline as one JSON object only, using only the connectors, actions and params listed in the instructions.",
+        list.join("\n")
+    )
+}
+
+/// The JSON object in a model's reply: the whole reply, the inside of a
+/// ```` ```json ```` fence, or the outermost `{…}`; a `{"pipeline": {…}}`
+/// wrapper is unwrapped.
+pub fn extract_json(reply: &str) -> Option<Value> {
+    let trimmed = reply.trim();
+    let fenced = trimmed.find("```").and_then(|start| {
+        let rest = &trimmed[start + 3..];
+        let body_start = rest.find('\n').unwrap_or(0);
+        let rest = &rest[body_start..];
+        rest.find("```").map(|end| rest[..end].trim())
+    });
+    let candidates = [
+        Some(trimmed),
+        fenced,
+        trimmed.find('{').and_then(|s| trimmed.rfind('}').filter(|e| *e > s).map(|e| &trimmed[s..=e])),
+    ];
+    let value = candidates
+        .into_iter()
+        .flatten()
+        .find_map(|c| serde_json::from_str::<Value>(c).ok().filter(Value::is_object))?;
+    match value.get("pipeline") {
+        Some(inner @ Value::Object(_)) if value.as_object().is_some_and(|o| o.len() == 1) => Some(inner.clone()),
+        _ => Some(value),
+    }
+}
+
+/// The instructions: the document format and every connector action with its
+/// params, from the live catalogue.
+pub fn system_prompt(catalogue: &Catalogue, limits: &Limits) -> String {
+    let mut out = String::from(
+        "You turn a plain-language description of an automation into a Levqor pipeline. \
+         Reply with exactly one JSON object and nothing else, in this shape:\n\
+         {\"description\": \"<short summary>\", \"trigger\": \"<trigger>\", \"schedule\": \"<5-field cron, UTC; only for trigger schedule>\", \
+         \"actions\": [{\"connector\": \"<connector>\", \"action\": \"<action>\", \"params\": {…}}]}\n",
+    );
+    let triggers: Vec<&str> = Trigger::ALL.iter().map(|t| t.as_str()).collect();
+    out.push_str(&format!(
+        "Triggers: {} (a form submission or incoming HTTP call is `webhook`; \"every Friday at 5pm\" is `schedule` with \"0 17 * * 5\").\n",
+        triggers.join(", ")
+    ));
+    out.push_str(&format!(
+        "At most {} actions, in the order they run. String params may use {{{{input.<path>}}}} (the run input, e.g. the form fields) \
+         and {{{{steps.s<N>.output.<path>}}}} (the output of an earlier action; the first action is s1).\n",
+        limits.max_steps
+    ));
+    let types: Vec<String> = ACTION_TYPES.iter().map(|(t, c, a)| format!("{t} = {c}.{a}")).collect();
+    out.push_str(&format!("Instead of connector and action you may give a `type`: {}.\n", types.join(", ")));
+    out.push_str("Connectors and actions (params: name:type, * = required):\n");
+    for connector in catalogue.connectors() {
+        out.push_str(&format!("- {}: {}\n", connector.name, connector.description));
+        for action in &connector.actions {
+            let required: Vec<&str> = action.params["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let params: Vec<String> = action.params["properties"]
+                .as_object()
+                .map(|props| {
+                    props
+                        .iter()
+                        .map(|(name, schema)| {
+                            let ty = match &schema["type"] {
+                                Value::String(t) => t.clone(),
+                                Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
+                                _ if schema.get("enum").is_some() => schema["enum"].to_string(),
+                                _ => "any".into(),
+                            };
+                            let star = if required.contains(&name.as_str()) { "*" } else { "" };
+                            format!("{name}{star}:{ty}")
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  - {}.{}({}): {}\n",
+                connector.name,
+                action.name,
+                params.join(", "),
+                action.description
+            ));
+        }
+    }
+    out.push_str(
+        "Use only these connectors, actions and params. When the description does not give a value a required param needs \
+         (a channel, a database id, an address), use a template from the input such as {{input.email}}.",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn extracts_json_from_replies() {
+        assert_eq!(extract_json(r#"{"a": 1}"#), Some(json!({"a": 1})));
+        assert_eq!(extract_json("```json\n{\"a\": 1}\n```"), Some(json!({"a": 1})));
+        assert_eq!(extract_json("Here you go:\n```\n{\"a\": 1}\n```\nEnjoy"), Some(json!({"a": 1})));
+        assert_eq!(extract_json("Sure: {\"a\": {\"b\": 2}} done"), Some(json!({"a": {"b": 2}})));
+        assert_eq!(extract_json(r#"{"pipeline": {"trigger": "manual"}}"#), Some(json!({"trigger": "manual"})));
+        assert_eq!(extract_json("Sure! Here is your workflow: do the thing."), None);
+        assert_eq!(extract_json("[1, 2]"), None);
+    }
+
+    #[test]
+    fn reads_the_environment() {
+        assert_eq!(OpenAiConfig::from_lookup(|_| None), None);
+        let c = OpenAiConfig::from_lookup(|k| match k {
+            "OPENAI_API_KEY" => Some("sk-test".into()),
+            "OPENAI_BASE_URL" => Some("http://127.0.0.1:9/v1/".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((c.base_url.as_str(), c.model.as_str()), ("http://127.0.0.1:9/v1", "gpt-4o-mini"));
+    }
+}
