@@ -134,6 +134,16 @@ pub async fn intake(
         }
         return Err(ApiError::payload_too_large(levqor_jobs::new_job::MAX_PAYLOAD_BYTES));
     }
+    if body.value.workflow == "connector" {
+        let empty = json!({});
+        let payload = body.value.payload.as_ref().unwrap_or(&empty);
+        if let Err(problem) = crate::connectors::check_job_payload(&state.connectors.registry, payload) {
+            if let Some(c) = claimed {
+                idempotency::finish(&state, c, StatusCode::BAD_REQUEST, None).await;
+            }
+            return Err(ApiError::invalid(vec![problem]));
+        }
+    }
     let registry = state.registry.clone();
     let new = match NewJob::from_intake(owner, body.value.into_request(), SystemClock.now(), &|w| registry.contains(w))
     {
