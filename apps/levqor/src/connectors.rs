@@ -187,10 +187,7 @@ pub fn check_job_payload(registry: &ConnectorRegistry, payload: &Value) -> Resul
     let parsed: ConnectorJobPayload =
         serde_json::from_value(payload.clone()).map_err(|e| FieldProblem::new("payload", e.to_string()))?;
     let Some(connector) = registry.get(&parsed.connector) else {
-        return Err(FieldProblem::new(
-            "payload.connector",
-            format!("must be one of: {}", registry.names().join(", ")),
-        ));
+        return Err(FieldProblem::new("payload.connector", format!("must be one of: {}", registry.names().join(", "))));
     };
     let actions: Vec<_> = connector.actions().into_iter().map(|a| a.name).collect();
     if !actions.contains(&parsed.action.as_str()) {

@@ -46,8 +46,7 @@ pub trait ConnectionRepo: Send + Sync {
     /// [`StorageError::Conflict`].
     fn insert_connection(&self, record: &StoredConnection) -> Result<(), StorageError>;
     /// The owner's connections (of one connector, if given), oldest first.
-    fn list_connections(&self, owner: &UserId, connector: Option<&str>)
-    -> Result<Vec<StoredConnection>, StorageError>;
+    fn list_connections(&self, owner: &UserId, connector: Option<&str>) -> Result<Vec<StoredConnection>, StorageError>;
     fn get_connection(&self, owner: &UserId, id: &ConnectionId) -> Result<Option<StoredConnection>, StorageError>;
     fn find_connection_by_name(
         &self,
@@ -81,7 +80,9 @@ pub enum ConnectionError {
     NotFound,
     #[error("a `{connector}` connection named `{name}` already exists")]
     Duplicate { connector: String, name: String },
-    #[error("no credentials were given and there is no stored `{connector}` connection; pass `credentials`, or store one with POST /api/v1/connections")]
+    #[error(
+        "no credentials were given and there is no stored `{connector}` connection; pass `credentials`, or store one with POST /api/v1/connections"
+    )]
     NoneStored { connector: String },
     #[error("there are {count} stored `{connector}` connections; say which one with `connection` (its id or name)")]
     Ambiguous { connector: String, count: usize },
@@ -123,7 +124,10 @@ impl ConnectionService {
     }
 
     /// The credential fields `connector` takes: (required by some action, all accepted).
-    fn credential_fields(&self, connector: &str) -> Result<(BTreeSet<&'static str>, BTreeSet<&'static str>), ConnectorError> {
+    fn credential_fields(
+        &self,
+        connector: &str,
+    ) -> Result<(BTreeSet<&'static str>, BTreeSet<&'static str>), ConnectorError> {
         let Some(c) = self.registry.get(connector) else {
             return Err(ConnectorError::UnknownConnector {
                 name: connector.chars().take(64).collect(),
@@ -197,10 +201,9 @@ impl ConnectionService {
         let record = StoredConnection { connection, sealed };
         match self.repo.insert_connection(&record) {
             Ok(()) => Ok(record.connection),
-            Err(StorageError::Conflict(_)) => Err(ConnectionError::Duplicate {
-                connector: record.connection.connector,
-                name: record.connection.name,
-            }),
+            Err(StorageError::Conflict(_)) => {
+                Err(ConnectionError::Duplicate { connector: record.connection.connector, name: record.connection.name })
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -61,7 +61,8 @@ impl Vault {
 
     /// Encrypts `credentials` bound to `context` (e.g. the record's id and owner).
     pub fn seal(&self, credentials: &Credentials, context: &[u8]) -> Result<String, VaultError> {
-        let plain = serde_json::to_vec(&Value::Object(credentials.clone().into_inner())).map_err(|_| VaultError::Seal)?;
+        let plain =
+            serde_json::to_vec(&Value::Object(credentials.clone().into_inner())).map_err(|_| VaultError::Seal)?;
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed =
             self.cipher.encrypt(&nonce, Payload { msg: &plain, aad: context }).map_err(|_| VaultError::Seal)?;

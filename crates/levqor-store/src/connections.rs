@@ -75,11 +75,7 @@ impl ConnectionRepo for Store {
         })
     }
 
-    fn list_connections(
-        &self,
-        owner: &UserId,
-        connector: Option<&str>,
-    ) -> Result<Vec<StoredConnection>, StorageError> {
+    fn list_connections(&self, owner: &UserId, connector: Option<&str>) -> Result<Vec<StoredConnection>, StorageError> {
         let owner = owner.to_string();
         self.read(|conn| {
             let mut query = connections::table

@@ -136,12 +136,11 @@ pub async fn connect(
         (None, reference) => CredentialSource::Stored(reference),
     };
     let params = body.params.unwrap_or_else(|| json!({}));
-    let result = run_action(&state.connectors, &owner, &name, &body.action, params, source).await.map_err(
-        |e| match e {
+    let result =
+        run_action(&state.connectors, &owner, &name, &body.action, params, source).await.map_err(|e| match e {
             RunError::Connector(c) => ApiError::from(c),
             RunError::Connection(c) => ApiError::from(c),
-        },
-    )?;
+        })?;
     Ok(HttpResponse::Ok().json(ConnectResult {
         status: "ok",
         connector: name.into_inner(),

@@ -303,10 +303,8 @@ impl From<levqor_connectors::ConnectorError> for ApiError {
             .with_details(vec![FieldProblem::new("connector", format!("must be one of: {}", valid.join(", ")))]),
             C::UnknownAction { valid, .. } => Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
                 .with_details(vec![FieldProblem::new("action", format!("must be one of: {}", valid.join(", ")))]),
-            C::InvalidParams { field, problem } => {
-                Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-                    .with_details(vec![FieldProblem::new(format!("params.{field}"), problem)])
-            }
+            C::InvalidParams { field, problem } => Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+                .with_details(vec![FieldProblem::new(format!("params.{field}"), problem)]),
             C::MissingCredentials { field } => Self::new(StatusCode::BAD_REQUEST, code, message)
                 .with_details(vec![FieldProblem::new(format!("credentials.{field}"), "is required")]),
             C::InvalidCredentials { .. } => Self::new(StatusCode::BAD_REQUEST, code, message),

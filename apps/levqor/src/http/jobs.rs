@@ -28,7 +28,10 @@ pub enum PriorityDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeBody {
-    /// A built-in workflow (`echo`, `http.request`, …) or `pipeline:<id>`.
+    /// A built-in workflow (`echo`, `http.request`, `connector`, …) or `pipeline:<id>`.
+    /// `connector` takes `{"connector", "action", "params", "connection"?}` where
+    /// `connection` names a stored connection (id or name; default: the only one
+    /// for the connector); inline `credentials` are refused (400).
     #[schema(example = "echo")]
     pub workflow: String,
     /// The job's input; at most 200 KiB as JSON.

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_KEY, Backend, Reply, TestApp};
 
-#[allow(dead_code)]
 #[path = "../../../../crates/levqor-connectors/tests/support/mod.rs"]
 mod fake;
 
@@ -88,7 +87,13 @@ async fn connect_calls_slack_and_surfaces_its_errors(b: Backend) {
     let (_, key) = app.new_user("slack@example.com").await;
     let creds = json!({"token": TOKEN});
 
-    let r = app.post("/api/v1/connect/slack", Some(&key), &with(post_message("#general", "hello"), "credentials", creds.clone())).await;
+    let r = app
+        .post(
+            "/api/v1/connect/slack",
+            Some(&key),
+            &with(post_message("#general", "hello"), "credentials", creds.clone()),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["status"], "ok");
     assert_eq!(r.body["connector"], "slack");
@@ -104,18 +109,30 @@ async fn connect_calls_slack_and_surfaces_its_errors(b: Backend) {
     assert_eq!(sent.json()["text"], "hello");
 
     // Slack's ok:false is an error that names Slack's code, never a success.
-    let r = app.post("/api/v1/connect/slack", Some(&key), &with(post_message("#nonexistent", "x"), "credentials", creds.clone())).await;
+    let r = app
+        .post(
+            "/api/v1/connect/slack",
+            Some(&key),
+            &with(post_message("#nonexistent", "x"), "credentials", creds.clone()),
+        )
+        .await;
     r.assert_error(502, "upstream_refused");
     assert!(r.body["message"].as_str().unwrap().contains("channel_not_found"), "{:?}", r.body);
     let r = app
-        .post("/api/v1/connect/slack", Some(&key), &with(post_message("#general", "x"), "credentials", json!({"token": "bad"})))
+        .post(
+            "/api/v1/connect/slack",
+            Some(&key),
+            &with(post_message("#general", "x"), "credentials", json!({"token": "bad"})),
+        )
         .await;
     r.assert_error(400, "invalid_credentials");
     assert!(r.body["message"].as_str().unwrap().contains("not_authed"), "{:?}", r.body);
     let calls = slack.count();
 
     // Unknown connector: 400 with the valid names.
-    let r = app.post("/api/v1/connect/smtp", Some(&key), &with(post_message("#a", "x"), "credentials", creds.clone())).await;
+    let r = app
+        .post("/api/v1/connect/smtp", Some(&key), &with(post_message("#a", "x"), "credentials", creds.clone()))
+        .await;
     r.assert_error(400, "invalid_connector");
     assert_eq!(r.problem_field(), "connector");
     for name in ["gmail", "notion", "slack", "telegram"] {
@@ -127,17 +144,27 @@ async fn connect_calls_slack_and_surfaces_its_errors(b: Backend) {
     r.assert_error(400, "invalid_request");
     assert_eq!(r.problem_field(), "action");
     let r = app
-        .post("/api/v1/connect/slack", Some(&key), &json!({"action": "post_message", "params": {"channel": "#a"}, "credentials": creds}))
+        .post(
+            "/api/v1/connect/slack",
+            Some(&key),
+            &json!({"action": "post_message", "params": {"channel": "#a"}, "credentials": creds}),
+        )
         .await;
     r.assert_error(400, "invalid_request");
     assert_eq!(r.problem_field(), "params.text");
     let r = app.post("/api/v1/connect/slack", Some(&key), &post_message("#general", "x")).await;
     r.assert_error(400, "missing_credentials");
-    let r = app.post("/api/v1/connect/slack", Some(&key), &with(post_message("#general", "x"), "credentials", json!({}))).await;
+    let r = app
+        .post("/api/v1/connect/slack", Some(&key), &with(post_message("#general", "x"), "credentials", json!({})))
+        .await;
     r.assert_error(400, "missing_credentials");
     assert_eq!(r.problem_field(), "credentials.token");
     let r = app
-        .post("/api/v1/connect/slack", Some(&key), &json!({"action": "post_message", "params": {}, "credentials": creds, "connection": "x"}))
+        .post(
+            "/api/v1/connect/slack",
+            Some(&key),
+            &json!({"action": "post_message", "params": {}, "credentials": creds, "connection": "x"}),
+        )
         .await;
     r.assert_error(400, "invalid_request");
     assert_eq!(slack.count(), calls, "a refused call reached Slack");
@@ -155,7 +182,11 @@ async fn stored_connections_are_sealed_scoped_and_used(b: Backend) {
     let mut answers = Vec::new();
 
     let r = app
-        .post("/api/v1/connections", Some(&ada), &json!({"connector": "slack", "name": "work", "credentials": {"token": TOKEN}}))
+        .post(
+            "/api/v1/connections",
+            Some(&ada),
+            &json!({"connector": "slack", "name": "work", "credentials": {"token": TOKEN}}),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["connector"], "slack");
@@ -188,15 +219,21 @@ async fn stored_connections_are_sealed_scoped_and_used(b: Backend) {
 
     // Validation.
     let create = async |body: Value| app.post("/api/v1/connections", Some(&ada), &body).await;
-    create(json!({"connector": "slack", "name": "work", "credentials": {"token": "xoxb-2"}})).await.assert_error(409, "conflict");
-    create(json!({"connector": "smtp", "name": "x", "credentials": {"token": "t"}})).await.assert_error(400, "invalid_connector");
+    create(json!({"connector": "slack", "name": "work", "credentials": {"token": "xoxb-2"}}))
+        .await
+        .assert_error(409, "conflict");
+    create(json!({"connector": "smtp", "name": "x", "credentials": {"token": "t"}}))
+        .await
+        .assert_error(400, "invalid_connector");
     let r = create(json!({"connector": "slack", "name": "x", "credentials": {}})).await;
     r.assert_error(400, "missing_credentials");
     assert_eq!(r.problem_field(), "credentials.token");
     let r = create(json!({"connector": "slack", "name": "x", "credentials": {"token": "t", "pw": "p"}})).await;
     r.assert_error(400, "invalid_request");
     assert_eq!(r.problem_field(), "credentials.pw");
-    create(json!({"connector": "slack", "name": "", "credentials": {"token": "t"}})).await.assert_error(400, "invalid_request");
+    create(json!({"connector": "slack", "name": "", "credentials": {"token": "t"}}))
+        .await
+        .assert_error(400, "invalid_request");
 
     // Used implicitly (the only slack connection), by name and by id.
     for body in [
@@ -261,7 +298,11 @@ async fn connector_job_runs_with_a_stored_connection(b: Backend) {
     let Some(app) = spawn(b, &slack).await else { return };
     let (_, key) = app.new_user("jobs@example.com").await;
     let r = app
-        .post("/api/v1/connections", Some(&key), &json!({"connector": "slack", "name": "work", "credentials": {"token": TOKEN}}))
+        .post(
+            "/api/v1/connections",
+            Some(&key),
+            &json!({"connector": "slack", "name": "work", "credentials": {"token": TOKEN}}),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
 
@@ -278,7 +319,8 @@ async fn connector_job_runs_with_a_stored_connection(b: Backend) {
     assert_eq!(sent.json()["text"], "from a job");
 
     // Slack refuses: the job fails for good with Slack's code.
-    let payload = json!({"connector": "slack", "action": "post_message", "params": {"channel": "#nonexistent", "text": "x"}});
+    let payload =
+        json!({"connector": "slack", "action": "post_message", "params": {"channel": "#nonexistent", "text": "x"}});
     let r = app.post("/api/v1/intake", Some(&key), &json!({"workflow": "connector", "payload": payload})).await;
     let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
     assert_eq!(done.body["status"], "dead", "{:?}", done.body);
@@ -291,11 +333,19 @@ async fn connector_job_runs_with_a_stored_connection(b: Backend) {
     r.assert_error(400, "invalid_request");
     assert_eq!(r.problem_field(), "payload.credentials");
     let r = app
-        .post("/api/v1/intake", Some(&key), &json!({"workflow": "connector", "payload": {"connector": "smtp", "action": "x"}}))
+        .post(
+            "/api/v1/intake",
+            Some(&key),
+            &json!({"workflow": "connector", "payload": {"connector": "smtp", "action": "x"}}),
+        )
         .await;
     assert_eq!(r.problem_field(), "payload.connector");
     let r = app
-        .post("/api/v1/intake", Some(&key), &json!({"workflow": "connector", "payload": {"connector": "slack", "action": "x"}}))
+        .post(
+            "/api/v1/intake",
+            Some(&key),
+            &json!({"workflow": "connector", "payload": {"connector": "slack", "action": "x"}}),
+        )
         .await;
     assert_eq!(r.problem_field(), "payload.action");
 
