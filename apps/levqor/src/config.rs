@@ -107,6 +107,38 @@ pub struct ServeSettings {
     #[arg(long, env = "LEVQOR_ALLOW_PRIVATE_TARGETS", value_name = "LEVQOR_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_private_targets: bool,
 
+    /// Slack Web API base URL (tests and proxies point it elsewhere).
+    #[arg(long, env = "SLACK_API_BASE", value_name = "SLACK_API_BASE", default_value = levqor_connectors::config::SLACK_BASE)]
+    pub slack_api_base: String,
+
+    /// Notion API base URL.
+    #[arg(long, env = "NOTION_API_BASE", value_name = "NOTION_API_BASE", default_value = levqor_connectors::config::NOTION_BASE)]
+    pub notion_api_base: String,
+
+    /// Gmail API base URL.
+    #[arg(long, env = "GMAIL_API_BASE", value_name = "GMAIL_API_BASE", default_value = levqor_connectors::config::GMAIL_BASE)]
+    pub gmail_api_base: String,
+
+    /// Google OAuth token endpoint, for refreshing Gmail access tokens.
+    #[arg(long, env = "GMAIL_TOKEN_URL", value_name = "GMAIL_TOKEN_URL", default_value = levqor_connectors::config::GMAIL_TOKEN_URL)]
+    pub gmail_token_url: String,
+
+    /// Telegram Bot API base URL.
+    #[arg(long, env = "TELEGRAM_API_BASE", value_name = "TELEGRAM_API_BASE", default_value = levqor_connectors::config::TELEGRAM_BASE)]
+    pub telegram_api_base: String,
+
+    /// OpenAI API key for the `ai` connector; unset: its local fallback answers.
+    #[arg(long, env = "OPENAI_API_KEY", value_name = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+
+    /// OpenAI-compatible API base URL.
+    #[arg(long, env = "OPENAI_BASE_URL", value_name = "OPENAI_BASE_URL", default_value = levqor_connectors::config::OPENAI_BASE)]
+    pub openai_base_url: String,
+
+    /// Model for the `ai` connector.
+    #[arg(long, env = "OPENAI_MODEL", value_name = "OPENAI_MODEL", default_value = levqor_connectors::config::OPENAI_MODEL)]
+    pub openai_model: String,
+
     /// Log level: error, warn, info, debug.
     #[arg(long, env = "LEVQOR_LOG", value_name = "LEVQOR_LOG", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
@@ -132,8 +164,32 @@ impl ServeSettings {
             lease_s: 60,
             secret: None,
             allow_private_targets: false,
+            slack_api_base: levqor_connectors::config::SLACK_BASE.into(),
+            notion_api_base: levqor_connectors::config::NOTION_BASE.into(),
+            gmail_api_base: levqor_connectors::config::GMAIL_BASE.into(),
+            gmail_token_url: levqor_connectors::config::GMAIL_TOKEN_URL.into(),
+            telegram_api_base: levqor_connectors::config::TELEGRAM_BASE.into(),
+            openai_api_key: None,
+            openai_base_url: levqor_connectors::config::OPENAI_BASE.into(),
+            openai_model: levqor_connectors::config::OPENAI_MODEL.into(),
             log_level: "info".into(),
         }
+    }
+
+    /// Where the connectors send their requests, from these settings.
+    pub fn connector_config(&self) -> levqor_connectors::ConnectorConfig {
+        levqor_connectors::ConnectorConfig::from_lookup(|key| match key {
+            "SLACK_API_BASE" => Some(self.slack_api_base.clone()),
+            "NOTION_API_BASE" => Some(self.notion_api_base.clone()),
+            "GMAIL_API_BASE" => Some(self.gmail_api_base.clone()),
+            "GMAIL_TOKEN_URL" => Some(self.gmail_token_url.clone()),
+            "TELEGRAM_API_BASE" => Some(self.telegram_api_base.clone()),
+            "OPENAI_BASE_URL" => Some(self.openai_base_url.clone()),
+            "OPENAI_API_KEY" => self.openai_api_key.clone(),
+            "OPENAI_MODEL" => Some(self.openai_model.clone()),
+            "LEVQOR_ALLOW_PRIVATE_TARGETS" => Some(self.allow_private_targets.to_string()),
+            _ => None,
+        })
     }
 
     /// The per-owner limit in force.

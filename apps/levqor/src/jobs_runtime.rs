@@ -13,12 +13,14 @@ use levqor_store::{Intake, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ServeSettings;
+use crate::connectors::{ConnectorJob, Connectors};
 
 /// Intakes committed together at most.
 const MAX_BATCH: usize = 512;
 
-pub fn registry(settings: &ServeSettings) -> Result<WorkflowRegistry, String> {
+pub fn registry(settings: &ServeSettings, connectors: &Connectors) -> Result<WorkflowRegistry, String> {
     let mut registry = WorkflowRegistry::new();
+    registry.register(Arc::new(ConnectorJob::new(connectors.clone()))).map_err(|e| e.to_string())?;
     registry.register(Arc::new(Echo)).map_err(|e| e.to_string())?;
     let http =
         HttpRequest::new(TargetPolicy { allow_private: settings.allow_private_targets }).map_err(|e| e.to_string())?;
@@ -100,6 +102,7 @@ fn commit(store: &Store, intakes: Vec<Intake>, now: levqor_core::Timestamp) -> V
 /// What runs in the background of `levqor serve` and `levqor worker`.
 pub struct JobsRuntime {
     pub registry: Arc<WorkflowRegistry>,
+    pub connectors: Connectors,
     pub waker: Option<Waker>,
     pub intake: IntakeWriter,
     shutdown: Shutdown,
@@ -111,7 +114,8 @@ impl JobsRuntime {
     /// Starts the pool (unless `settings.workers` is 0), the sweeper and the purge.
     pub fn start(store: &Store, settings: &ServeSettings, secret: &[u8], log: slog::Logger) -> Result<Self, String> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let registry = Arc::new(registry(settings)?);
+        let connectors = Connectors::build(store, settings, secret)?;
+        let registry = Arc::new(registry(settings, &connectors)?);
         let queue: Arc<dyn JobQueue> = Arc::new(store.clone());
         let shutdown = Shutdown::new();
         let targets = TargetPolicy { allow_private: settings.allow_private_targets };
@@ -138,7 +142,7 @@ impl JobsRuntime {
         let mut background = vec![Sweeper::start(queue, sweeper, clock.clone(), shutdown.clone(), waker.clone())];
         background.push(purge_idempotency(store.clone(), clock.clone(), shutdown.clone(), log));
         let intake = IntakeWriter::start(store.clone(), clock, waker.clone());
-        Ok(Self { registry, waker, intake, shutdown, pool, background })
+        Ok(Self { registry, connectors, waker, intake, shutdown, pool, background })
     }
 
     /// Stop claiming, let running jobs finish (or release them), stop the rest.

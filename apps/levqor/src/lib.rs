@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod connectors;
 pub mod http;
 pub mod jobs_runtime;
 pub mod secret;

@@ -15,6 +15,7 @@ pub struct AppState {
     pub store: Store,
     pub accounts: AccountService,
     pub registry: std::sync::Arc<levqor_jobs::WorkflowRegistry>,
+    pub connectors: crate::connectors::Connectors,
     pub intake: IntakeWriter,
     pub waker: Option<levqor_jobs::Waker>,
     pub started_at: Timestamp,

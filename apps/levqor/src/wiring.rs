@@ -36,6 +36,7 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     let jobs = JobsRuntime::start(&store, &settings, &secret, log.clone())?;
     let state = AppState {
         registry: jobs.registry.clone(),
+        connectors: jobs.connectors.clone(),
         intake: jobs.intake.clone(),
         waker: jobs.waker.clone(),
         settings,

@@ -122,6 +122,7 @@ fn serve_stops_cleanly_on_sigterm() {
         .arg("serve")
         .env_clear()
         .env("DATABASE_URL", format!("sqlite://{}/levqor.db", dir.path().display()))
+        .env("LEVQOR_DATA_DIR", dir.path())
         .env("LEVQOR_ADDR", "127.0.0.1:0")
         .stderr(std::process::Stdio::piped())
         .spawn()

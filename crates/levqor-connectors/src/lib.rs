@@ -58,6 +58,10 @@
 //! With `levqor-jobs`, [`connector_workflow`] runs `{"connector", "action",
 //! "params", "credentials"?}` payloads as durable jobs.
 //!
+//! Stored credentials: [`ConnectionService`] seals a user's named credentials
+//! with [`Vault`] (ChaCha20-Poly1305, key from the server secret by HKDF-SHA256)
+//! before they reach a [`ConnectionRepo`] (the SQL side lives in `levqor-store`).
+//!
 //! Gmail: when the access token has expired (`expires_at` in the past) or the
 //! API answers 401, the token is refreshed once with the refresh token and the
 //! client credentials, and the new token comes back in the result's
@@ -67,17 +71,21 @@
 
 pub mod client;
 pub mod config;
+pub mod connections;
 pub mod connector;
 pub mod connectors;
 pub mod error;
 pub mod registry;
 pub mod schema;
+pub mod vault;
 pub mod workflow;
 
 pub use client::{HttpClient, Response};
 pub use config::{ConnectorConfig, HttpSettings};
+pub use connections::{Connection, ConnectionError, ConnectionRepo, ConnectionService, StoredConnection};
 pub use connector::{ActionSpec, Connector, Credentials, TaskCall, TaskFuture, prepare};
 pub use connectors::{Ai, Builtin, Gmail, Http, Notion, Slack, Telegram};
 pub use error::{ConnectorError, ErrorReport};
 pub use registry::{ConnectorInfo, ConnectorRegistry, RegistryError};
+pub use vault::{Vault, VaultError};
 pub use workflow::{ConnectorPayload, ConnectorWorkflow, connector_workflow};

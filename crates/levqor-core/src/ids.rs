@@ -70,6 +70,10 @@ define_id!(
     /// An API key (its public id, never the secret).
     ApiKeyId
 );
+define_id!(
+    /// A user's stored connection to a connector (its credentials are sealed).
+    ConnectionId
+);
 
 #[cfg(test)]
 mod tests {

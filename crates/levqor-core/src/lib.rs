@@ -15,7 +15,7 @@ pub mod storage;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use credits::Credits;
 pub use email::{Email, EmailError};
-pub use ids::{ApiKeyId, IdError, UserId};
+pub use ids::{ApiKeyId, ConnectionId, IdError, UserId};
 pub use page::{Cursor, Page};
 pub use problem::FieldProblem;
 pub use storage::StorageError;

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod connection;
+mod connections;
 mod error;
 mod idempotency;
 mod jobs;

@@ -138,3 +138,17 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    connections (id) {
+        id -> Text,
+        owner -> Text,
+        connector -> Text,
+        name -> Text,
+        credential_fields -> Text,
+        sealed -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}

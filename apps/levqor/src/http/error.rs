@@ -277,3 +277,63 @@ impl From<actix_web::error::BlockingError> for ApiError {
         ApiError::unavailable(e)
     }
 }
+
+impl ApiError {
+    fn with_details(mut self, details: Vec<FieldProblem>) -> Self {
+        self.0.details = Some(details);
+        self
+    }
+}
+
+/// Connector failures (API.md § Connectors): the caller's mistakes are 400s with
+/// the field; the remote service's failures are 502 (504 for a timeout, 429 with
+/// `Retry-After` when the service said when to come back). The message names the
+/// failure and quotes the service's own error code, never a credential.
+impl From<levqor_connectors::ConnectorError> for ApiError {
+    fn from(e: levqor_connectors::ConnectorError) -> Self {
+        use levqor_connectors::ConnectorError as C;
+        let message = e.to_string();
+        let code = e.code();
+        match e {
+            C::UnknownConnector { name, valid } => Self::new(
+                StatusCode::BAD_REQUEST,
+                code,
+                format!("no connector named `{name}`; valid connectors: {}", valid.join(", ")),
+            )
+            .with_details(vec![FieldProblem::new("connector", format!("must be one of: {}", valid.join(", ")))]),
+            C::UnknownAction { valid, .. } => Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+                .with_details(vec![FieldProblem::new("action", format!("must be one of: {}", valid.join(", ")))]),
+            C::InvalidParams { field, problem } => Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+                .with_details(vec![FieldProblem::new(format!("params.{field}"), problem)]),
+            C::MissingCredentials { field } => Self::new(StatusCode::BAD_REQUEST, code, message)
+                .with_details(vec![FieldProblem::new(format!("credentials.{field}"), "is required")]),
+            C::InvalidCredentials { .. } => Self::new(StatusCode::BAD_REQUEST, code, message),
+            C::RateLimited { retry_after: Some(s) } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, code, message).with_header(header::RETRY_AFTER, s.to_string())
+            }
+            C::Timeout => Self::new(StatusCode::GATEWAY_TIMEOUT, code, message),
+            C::RateLimited { retry_after: None }
+            | C::UpstreamRefused { .. }
+            | C::Network(_)
+            | C::ResponseTooLarge { .. }
+            | C::UnexpectedResponse(_) => Self::new(StatusCode::BAD_GATEWAY, code, message),
+        }
+    }
+}
+
+impl From<levqor_connectors::ConnectionError> for ApiError {
+    fn from(e: levqor_connectors::ConnectionError) -> Self {
+        use levqor_connectors::ConnectionError as E;
+        match e {
+            E::Invalid(details) => ApiError::invalid(details),
+            E::Connector(c) => c.into(),
+            E::NotFound => ApiError::not_found("no such connection"),
+            E::Duplicate { .. } => ApiError::conflict(e.to_string()),
+            E::NoneStored { .. } => Self::new(StatusCode::BAD_REQUEST, "missing_credentials", e.to_string())
+                .with_details(vec![FieldProblem::new("credentials", "is required")]),
+            E::Ambiguous { .. } => ApiError::invalid_field("connection", e.to_string()),
+            E::Vault(v) => ApiError::internal(v),
+            E::Storage(s) => s.into(),
+        }
+    }
+}

@@ -28,7 +28,10 @@ pub enum PriorityDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeBody {
-    /// A built-in workflow (`echo`, `http.request`, …) or `pipeline:<id>`.
+    /// A built-in workflow (`echo`, `http.request`, `connector`, …) or `pipeline:<id>`.
+    /// `connector` takes `{"connector", "action", "params", "connection"?}` where
+    /// `connection` names a stored connection (id or name; default: the only one
+    /// for the connector); inline `credentials` are refused (400).
     #[schema(example = "echo")]
     pub workflow: String,
     /// The job's input; at most 200 KiB as JSON.
@@ -133,6 +136,16 @@ pub async fn intake(
             idempotency::finish(&state, c, StatusCode::PAYLOAD_TOO_LARGE, None).await;
         }
         return Err(ApiError::payload_too_large(levqor_jobs::new_job::MAX_PAYLOAD_BYTES));
+    }
+    if body.value.workflow == "connector" {
+        let empty = json!({});
+        let payload = body.value.payload.as_ref().unwrap_or(&empty);
+        if let Err(problem) = crate::connectors::check_job_payload(&state.connectors.registry, payload) {
+            if let Some(c) = claimed {
+                idempotency::finish(&state, c, StatusCode::BAD_REQUEST, None).await;
+            }
+            return Err(ApiError::invalid(vec![problem]));
+        }
     }
     let registry = state.registry.clone();
     let new = match NewJob::from_intake(owner, body.value.into_request(), SystemClock.now(), &|w| registry.contains(w))

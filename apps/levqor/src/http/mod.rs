@@ -3,6 +3,8 @@
 pub mod api_markdown;
 pub mod auth;
 pub mod client_ip;
+pub mod connections;
+pub mod connectors;
 pub mod error;
 pub mod idempotency;
 pub mod jobs;
@@ -47,7 +49,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/status/{job_id}").route(web::get().to(jobs::status)))
         .service(web::resource("/api/v1/jobs").route(web::get().to(jobs::list)))
         .service(web::resource("/api/v1/jobs/{job_id}/cancel").route(web::post().to(jobs::cancel)))
-        .service(web::resource("/api/v1/jobs/{job_id}/retry").route(web::post().to(jobs::retry)));
+        .service(web::resource("/api/v1/jobs/{job_id}/retry").route(web::post().to(jobs::retry)))
+        .service(web::resource("/api/v1/connectors").route(web::get().to(connectors::catalogue)))
+        .service(web::resource("/api/v1/connect/{name}").route(web::post().to(connectors::connect)))
+        .service(
+            web::resource("/api/v1/connections")
+                .route(web::post().to(connections::create))
+                .route(web::get().to(connections::list)),
+        )
+        .service(
+            web::resource("/api/v1/connections/{id}")
+                .route(web::get().to(connections::get))
+                .route(web::delete().to(connections::delete)),
+        );
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

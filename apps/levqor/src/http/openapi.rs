@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{error, jobs, keys, service, users};
+use super::{connections, connectors, error, jobs, keys, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,8 @@ use super::{error, jobs, keys, service, users};
         users::upsert, users::lookup, users::get, users::patch, users::me,
         keys::create, keys::list, keys::revoke, keys::revoke_by_body,
         jobs::intake, jobs::status, jobs::list, jobs::cancel, jobs::retry, jobs::queue_health,
+        connectors::catalogue, connectors::connect,
+        connections::create, connections::list, connections::get, connections::delete,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security),
@@ -22,6 +24,7 @@ use super::{error, jobs, keys, service, users};
         (name = "users", description = "users, looked up and upserted by email"),
         (name = "keys", description = "API keys: shown once, stored as hashes"),
         (name = "jobs", description = "durable jobs: intake, status, cancel, retry"),
+        (name = "connectors", description = "the connector catalogue, one-off actions, and stored connections (credentials encrypted at rest, never returned)"),
     )
 )]
 pub struct ApiDoc;

@@ -1,3 +1,5 @@
+use std::sync::{Arc, Mutex};
+
 use actix_web::{HttpResponse, web};
 use levqor::config::{ServeSettings, StoreSettings};
 use levqor::startup::Application;
@@ -16,8 +18,38 @@ pub enum Backend {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    _db: TestDb,
+    /// Everything the server logged, as JSON lines.
+    pub logs: LogBuffer,
+    db: TestDb,
     _data: tempfile::TempDir,
+}
+
+/// A shared buffer the server's JSON logger writes into.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// A synchronous JSON logger at every level, writing here.
+    fn logger(&self) -> slog::Logger {
+        use slog::Drain;
+        let json = slog_json::Json::new(self.clone()).add_default_keys().build();
+        slog::Logger::root(Mutex::new(json).fuse(), slog::o!("service" => "levqor-test"))
+    }
 }
 
 pub struct Reply {
@@ -68,11 +100,16 @@ impl TestApp {
         settings.rate_global = 100_000;
         settings.rate_read = 100_000;
         tweak(&mut settings);
-        let app =
-            Application::build_with_routes(settings, levqor::telemetry::discard(), test_routes).expect("server starts");
+        let logs = LogBuffer::default();
+        let app = Application::build_with_routes(settings, logs.logger(), test_routes).expect("server starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         actix_web::rt::spawn(app.run_until_stopped());
-        Some(TestApp { base, client: reqwest::Client::new(), _db: db, _data: data })
+        Some(TestApp { base, client: reqwest::Client::new(), logs, db, _data: data })
+    }
+
+    /// The test database behind the server.
+    pub fn db(&self) -> &TestDb {
+        &self.db
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod connectors;
 mod errors;
 mod jobs;
 mod keys;
