@@ -110,6 +110,130 @@ pub struct ServeSettings {
     /// Log level: error, warn, info, debug.
     #[arg(long, env = "LEVQOR_LOG", value_name = "LEVQOR_LOG", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
+
+    #[command(flatten)]
+    pub billing: BillingSettings,
+}
+
+/// Credits, packs, Stripe and referral settings (API.md § Configuration).
+#[derive(Debug, Clone, Args)]
+pub struct BillingSettings {
+    /// Credits granted once to every new user.
+    #[arg(long, env = "FREE_CREDITS", value_name = "FREE_CREDITS", default_value_t = 50, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub free_credits: i64,
+
+    /// Credits one run costs.
+    #[arg(long, env = "RUN_COST", value_name = "RUN_COST", default_value_t = 1, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub run_cost: i64,
+
+    /// Credits a referrer gets per rewarded sign-up.
+    #[arg(long, env = "REFERRAL_CREDITS", value_name = "REFERRAL_CREDITS", default_value_t = 20, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub referral_credits: i64,
+
+    /// Stripe secret API key (`sk_…`); unset: purchases answer 503.
+    #[arg(long, env = "STRIPE_SECRET_KEY", value_name = "STRIPE_SECRET_KEY", hide_env_values = true, value_parser = parse_non_empty)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Stripe webhook signing secret (`whsec_…`); unset: the webhook answers 503.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_non_empty)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Base URL of the Stripe API (for tests and proxies).
+    #[arg(long, env = "STRIPE_API_BASE", value_name = "STRIPE_API_BASE", default_value = levqor_billing::DEFAULT_API_BASE, value_parser = parse_http_url)]
+    pub stripe_api_base: String,
+
+    /// Credit packs: comma-separated `id:credits:price_minor:currency[:stripe_price_id]`
+    /// (default `pack_100:100:900:usd`).
+    #[arg(long, env = "PACKS", value_name = "PACKS", value_parser = parse_packs)]
+    pub packs: Option<levqor_billing::Packs>,
+
+    /// The site's public base URL; checkout success and cancel URLs default to
+    /// `<it>/billing/success?session_id={CHECKOUT_SESSION_ID}` and `<it>/billing/cancel`.
+    /// Default: `http://LEVQOR_ADDR`.
+    #[arg(long, env = "LEVQOR_PUBLIC_URL", value_name = "LEVQOR_PUBLIC_URL", value_parser = parse_http_url)]
+    pub public_url: Option<String>,
+
+    /// Where Stripe sends the buyer after paying (overrides the LEVQOR_PUBLIC_URL default).
+    #[arg(long, env = "CHECKOUT_SUCCESS_URL", value_name = "CHECKOUT_SUCCESS_URL", value_parser = parse_http_url)]
+    pub checkout_success_url: Option<String>,
+
+    /// Where Stripe sends the buyer who cancels (overrides the LEVQOR_PUBLIC_URL default).
+    #[arg(long, env = "CHECKOUT_CANCEL_URL", value_name = "CHECKOUT_CANCEL_URL", value_parser = parse_http_url)]
+    pub checkout_cancel_url: Option<String>,
+
+    /// Sender of the emails Levqor writes (e.g. a failed payment notice).
+    #[arg(long, env = "EMAIL_FROM", value_name = "EMAIL_FROM", default_value = DEFAULT_EMAIL_FROM, value_parser = parse_mailbox)]
+    pub email_from: String,
+}
+
+pub const DEFAULT_EMAIL_FROM: &str = "Levqor <no-reply@levqor.invalid>";
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            free_credits: 50,
+            run_cost: 1,
+            referral_credits: 20,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: levqor_billing::DEFAULT_API_BASE.to_owned(),
+            packs: None,
+            public_url: None,
+            checkout_success_url: None,
+            checkout_cancel_url: None,
+            email_from: DEFAULT_EMAIL_FROM.to_owned(),
+        }
+    }
+}
+
+impl BillingSettings {
+    pub fn rules(&self) -> levqor_billing::CreditRules {
+        use levqor_core::Credits;
+        levqor_billing::CreditRules {
+            free_credits: Credits::new(self.free_credits),
+            run_cost: Credits::new(self.run_cost),
+            referral_credits: Credits::new(self.referral_credits),
+        }
+    }
+
+    /// The checkout success and cancel URLs; `addr` stands in for a missing public URL.
+    pub fn checkout_urls(&self, addr: SocketAddr) -> (String, String) {
+        let base = self.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let base = base.trim_end_matches('/');
+        let success = self
+            .checkout_success_url
+            .clone()
+            .unwrap_or_else(|| format!("{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"));
+        let cancel = self.checkout_cancel_url.clone().unwrap_or_else(|| format!("{base}/billing/cancel"));
+        (success, cancel)
+    }
+}
+
+fn parse_non_empty(raw: &str) -> Result<String, String> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err("must not be empty (leave it unset instead)".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn parse_http_url(raw: &str) -> Result<String, String> {
+    let value = raw.trim();
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(value.to_owned()),
+        _ => Err(format!("`{value}` is not an absolute http(s) URL")),
+    }
+}
+
+fn parse_packs(raw: &str) -> Result<levqor_billing::Packs, String> {
+    levqor_billing::Packs::from_config(Some(raw)).map_err(|e| e.to_string())
+}
+
+fn parse_mailbox(raw: &str) -> Result<String, String> {
+    raw.trim()
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.to_string())
+        .map_err(|_| format!("`{}` is not an email address (e.g. `Levqor <billing@example.com>`)", raw.trim()))
 }
 
 impl ServeSettings {
@@ -133,6 +257,7 @@ impl ServeSettings {
             secret: None,
             allow_private_targets: false,
             log_level: "info".into(),
+            billing: BillingSettings::default(),
         }
     }
 

@@ -6,9 +6,12 @@
 mod helpers;
 
 mod auth;
+mod billing;
 mod errors;
+mod fake_stripe;
 mod jobs;
 mod keys;
 mod rate_limit;
+mod referrals;
 mod service;
 mod users;
