@@ -115,8 +115,9 @@ pub struct ServeSettings {
     pub billing: BillingSettings,
 }
 
-/// Credits, packs, Stripe and referral settings (API.md § Configuration).
-#[derive(Debug, Clone, Args)]
+/// Credits, packs, Stripe and referral settings (API.md § Configuration). `Debug`
+/// shows whether each Stripe secret is set, never its value.
+#[derive(Clone, Args)]
 pub struct BillingSettings {
     /// Credits granted once to every new user.
     #[arg(long, env = "FREE_CREDITS", value_name = "FREE_CREDITS", default_value_t = 50, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
@@ -183,6 +184,25 @@ impl Default for BillingSettings {
             checkout_cancel_url: None,
             email_from: DEFAULT_EMAIL_FROM.to_owned(),
         }
+    }
+}
+
+impl std::fmt::Debug for BillingSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "set" } else { "unset" };
+        f.debug_struct("BillingSettings")
+            .field("free_credits", &self.free_credits)
+            .field("run_cost", &self.run_cost)
+            .field("referral_credits", &self.referral_credits)
+            .field("stripe_secret_key", &set(&self.stripe_secret_key))
+            .field("stripe_webhook_secret", &set(&self.stripe_webhook_secret))
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("packs", &self.packs)
+            .field("public_url", &self.public_url)
+            .field("checkout_success_url", &self.checkout_success_url)
+            .field("checkout_cancel_url", &self.checkout_cancel_url)
+            .field("email_from", &self.email_from)
+            .finish()
     }
 }
 
@@ -300,4 +320,47 @@ fn parse_secret(raw: &str) -> Result<String, String> {
         return Err("must be at least 32 characters".into());
     }
     Ok(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn billing_debug_hides_secrets_and_urls_default_sensibly() {
+        let mut billing = BillingSettings {
+            stripe_secret_key: Some("sk_test_secret".into()),
+            stripe_webhook_secret: Some("whsec_secret".into()),
+            ..BillingSettings::default()
+        };
+        let shown = format!("{billing:?}");
+        assert!(!shown.contains("sk_test_secret") && !shown.contains("whsec_secret"), "{shown}");
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            billing.checkout_urls(addr),
+            (
+                "http://127.0.0.1:8080/billing/success?session_id={CHECKOUT_SESSION_ID}".to_owned(),
+                "http://127.0.0.1:8080/billing/cancel".to_owned()
+            )
+        );
+        billing.public_url = Some("https://levqor.example/".into());
+        billing.checkout_cancel_url = Some("https://levqor.example/pricing".into());
+        let (success, cancel) = billing.checkout_urls(addr);
+        assert!(success.starts_with("https://levqor.example/billing/success?"), "{success}");
+        assert_eq!(cancel, "https://levqor.example/pricing");
+        assert_eq!(billing.rules(), levqor_billing::CreditRules::default());
+    }
+
+    #[test]
+    fn billing_values_are_checked() {
+        assert!(parse_http_url("https://api.stripe.com").is_ok());
+        assert!(parse_http_url("ftp://x").is_err());
+        assert!(parse_http_url("/relative").is_err());
+        assert!(parse_non_empty("  ").is_err());
+        assert!(parse_packs("p:1:1:usd").is_ok());
+        assert!(parse_packs("p:1:1").unwrap_err().contains("id:credits"));
+        assert_eq!(parse_mailbox(" Levqor <a@example.com> ").unwrap(), "Levqor <a@example.com>");
+        assert!(parse_mailbox("nope").is_err());
+    }
 }
