@@ -31,11 +31,8 @@ pub fn accounts(store: &Store, admin_keys: AdminKeys) -> AccountService {
 
 /// The credits and billing use cases over the store.
 pub fn billing(store: &Store, accounts: AccountService, settings: &ServeSettings) -> Result<BillingService, String> {
-    let ports = Ports {
-        ledger: Arc::new(store.clone()),
-        referrals: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-    };
+    let ports =
+        Ports { ledger: Arc::new(store.clone()), referrals: Arc::new(store.clone()), users: Arc::new(store.clone()) };
     BillingService::new(ports, accounts, Arc::new(SystemClock), settings)
 }
 

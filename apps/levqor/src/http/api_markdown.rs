@@ -38,7 +38,8 @@ pub fn render(doc: &OpenApi) -> String {
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for (path, item) in paths {
         for (method, op) in ops(item) {
-            let schemes = op.security.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default()).unwrap_or_default();
+            let schemes =
+                op.security.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default()).unwrap_or_default();
             let auth = match op.security.as_ref() {
                 Some(s) if !s.is_empty() && schemes.contains("stripe_signature") => "Stripe signature",
                 Some(s) if !s.is_empty() => "key",

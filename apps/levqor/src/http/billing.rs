@@ -123,7 +123,12 @@ pub async fn packs(state: web::Data<AppState>) -> HttpResponse {
         .packs()
         .all()
         .iter()
-        .map(|p| PackDto { id: p.id.clone(), credits: p.credits, price_minor: p.price_minor, currency: p.currency.clone() })
+        .map(|p| PackDto {
+            id: p.id.clone(),
+            credits: p.credits,
+            price_minor: p.price_minor,
+            currency: p.currency.clone(),
+        })
         .collect();
     HttpResponse::Ok().json(PackList { packs })
 }
@@ -241,8 +246,7 @@ pub async fn create_checkout_session(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.0.require_user()?.clone();
     let billing = state.billing.clone();
-    let form =
-        CheckoutForm { price_id: body.value.price_id, email: body.value.email, user_id: body.value.user_id };
+    let form = CheckoutForm { price_id: body.value.price_id, email: body.value.email, user_id: body.value.user_id };
     keyed(&state, &req, &caller, &body.bytes, |key| async move {
         Ok::<_, ApiError>(session_answer(billing.checkout_form(user, form, key).await?))
     })

@@ -318,10 +318,9 @@ impl From<levqor_billing::BillingError> for ApiError {
             B::Stripe { status: 0, message } => {
                 ApiError::upstream("Stripe could not be reached to create the checkout session", message)
             }
-            B::Stripe { status, message } => ApiError::upstream(
-                format!("Stripe refused to create the checkout session (HTTP {status})"),
-                message,
-            ),
+            B::Stripe { status, message } => {
+                ApiError::upstream(format!("Stripe refused to create the checkout session (HTTP {status})"), message)
+            }
             B::Webhook(w) => ApiError::bad_request(format!("webhook rejected: {w}")),
             B::Unconfigured(setting) => ApiError::unconfigured(setting),
         }

@@ -56,13 +56,12 @@ pub async fn reward(
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
     let outcome = web::block(move || state.billing.reward(&body.code, &email)).await??;
     Ok(HttpResponse::Ok().json(match outcome {
-        Ok(reward) => ReferralOutcome { rewarded: true, credits: Some(reward.credits.get()), reason: None, message: None },
-        Err(why) => ReferralOutcome {
-            rewarded: false,
-            credits: None,
-            reason: Some(why.code()),
-            message: Some(why.to_string()),
-        },
+        Ok(reward) => {
+            ReferralOutcome { rewarded: true, credits: Some(reward.credits.get()), reason: None, message: None }
+        }
+        Err(why) => {
+            ReferralOutcome { rewarded: false, credits: None, reason: Some(why.code()), message: Some(why.to_string()) }
+        }
     }))
 }
 

@@ -105,15 +105,17 @@ impl BillingService {
             None => None,
             Some(key) => {
                 let (success, cancel) = billing.checkout_urls(settings.addr);
-                let config =
-                    StripeConfig::new(key.clone(), success, cancel).with_api_base(Some(billing.stripe_api_base.clone()));
-                Some(StripeCheckout::new(config).map_err(|e| match e {
-                    BillingError::Invalid(problems) => problems
-                        .iter()
-                        .map(|p| format!("{}: {}", setting_name(&p.field), p.problem))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    other => other.to_string(),
+                let config = StripeConfig::new(key.clone(), success, cancel)
+                    .with_api_base(Some(billing.stripe_api_base.clone()));
+                Some(StripeCheckout::new(config).map_err(|e| {
+                    match e {
+                        BillingError::Invalid(problems) => problems
+                            .iter()
+                            .map(|p| format!("{}: {}", setting_name(&p.field), p.problem))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        other => other.to_string(),
+                    }
                 })?)
             }
         };
@@ -401,9 +403,12 @@ impl BillingService {
         medium: Option<String>,
     ) -> Result<(), BillingError> {
         let mut problems = Vec::new();
-        for (field, value) in [("source", Some(&source)), ("campaign", campaign.as_ref()), ("medium", medium.as_ref())] {
+        for (field, value) in [("source", Some(&source)), ("campaign", campaign.as_ref()), ("medium", medium.as_ref())]
+        {
             match value.map(|v| v.trim().chars().count()) {
-                Some(0) if field == "source" => problems.push(levqor_core::FieldProblem::new(field, "must not be empty")),
+                Some(0) if field == "source" => {
+                    problems.push(levqor_core::FieldProblem::new(field, "must not be empty"))
+                }
                 Some(n) if n > 200 => {
                     problems.push(levqor_core::FieldProblem::new(field, "must be at most 200 characters"));
                 }

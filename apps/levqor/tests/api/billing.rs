@@ -206,7 +206,10 @@ async fn stripe_failures_are_502(b: Backend) {
         return;
     };
     let (_, key) = app.new_user("declined@example.com").await;
-    fake.fail_with(400, json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****_123"}}));
+    fake.fail_with(
+        400,
+        json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****_123"}}),
+    );
     let r = app.post("/api/v1/credits/purchase", Some(&key), &json!({"pack_id": "pack_100"})).await;
     r.assert_error(502, "upstream_error");
     assert!(r.body["message"].as_str().unwrap().contains("Stripe"), "{:?}", r.body);
@@ -317,16 +320,20 @@ async fn webhook_events_out_of_order(b: Backend) {
     assert_eq!(balance(&app, &key).await, 250);
 }
 
+/// What is wrong, the extra headers, the body.
+type BadDelivery = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
+
 async fn webhook_refuses_bad_deliveries(b: Backend) {
     let fake = FakeStripe::start().await;
     let Some(app) = stripe_app(b, &fake, None).await else {
         return;
     };
     let (uid, key) = app.new_user("forged@example.com").await;
-    let payload = event("evt_bad_1", "checkout.session.completed", "cs_test_bad_1", &uid, true).to_string().into_bytes();
+    let payload =
+        event("evt_bad_1", "checkout.session.completed", "cs_test_bad_1", &uid, true).to_string().into_bytes();
     let now = Utc::now().timestamp();
     let json_ct = ("Content-Type", "application/json");
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>)> = vec![
+    let cases: Vec<BadDelivery> = vec![
         ("bad signature", vec![("Stripe-Signature", sign(&payload, "whsec_someone_else", now))], payload.clone()),
         ("stale timestamp", vec![("Stripe-Signature", sign(&payload, WEBHOOK_SECRET, now - 301))], payload.clone()),
         ("future timestamp", vec![("Stripe-Signature", sign(&payload, WEBHOOK_SECRET, now + 600))], payload.clone()),
@@ -349,7 +356,8 @@ async fn webhook_refuses_bad_deliveries(b: Backend) {
         r.assert_error(400, "invalid_request");
     }
     let sig = sign(&payload, WEBHOOK_SECRET, now);
-    let r = app.post_raw("/billing/webhook", &[("Content-Type", "text/plain"), ("Stripe-Signature", &sig)], payload).await;
+    let r =
+        app.post_raw("/billing/webhook", &[("Content-Type", "text/plain"), ("Stripe-Signature", &sig)], payload).await;
     r.assert_error(415, "unsupported_media_type");
     assert_eq!(balance(&app, &key).await, 50, "nothing was granted");
 }
@@ -383,7 +391,9 @@ async fn admin_adds_credits(b: Backend) {
         return;
     };
     let (uid, key) = app.new_user("topup@example.com").await;
-    let r = app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": 25, "reason": "goodwill"})).await;
+    let r = app
+        .post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": 25, "reason": "goodwill"}))
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["credits_added"], 25);
     assert_eq!(r.body["new_balance"], 75);
@@ -392,7 +402,9 @@ async fn admin_adds_credits(b: Backend) {
     app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": -76, "reason": "too much"}))
         .await
         .assert_error(402, "insufficient_credits");
-    let r = app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": -75, "reason": "reset"})).await;
+    let r = app
+        .post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": -75, "reason": "reset"}))
+        .await;
     assert_eq!(r.body["new_balance"], 0, "{:?}", r.body);
     app.post("/api/v1/credits/add", Some(&key), &json!({"user_id": uid, "credits": 1000, "reason": "me"}))
         .await
@@ -402,11 +414,14 @@ async fn admin_adds_credits(b: Backend) {
     app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": nobody, "credits": 5, "reason": "x"}))
         .await
         .assert_error(404, "not_found");
-    let r = app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": 0, "reason": "x"})).await;
+    let r =
+        app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": 0, "reason": "x"})).await;
     assert_eq!(r.problem_field(), "credits", "{:?}", r.body);
-    let r = app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": 5, "reason": " "})).await;
+    let r =
+        app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": 5, "reason": " "})).await;
     assert_eq!(r.problem_field(), "reason", "{:?}", r.body);
-    let r = app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": "5", "reason": "x"})).await;
+    let r =
+        app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": "5", "reason": "x"})).await;
     assert_eq!(r.problem_field(), "credits", "{:?}", r.body);
 }
 
@@ -416,7 +431,13 @@ async fn statement_is_paginated(b: Backend) {
     };
     let (uid, key) = app.new_user("pages@example.com").await;
     for n in 1..=3 {
-        let r = app.post("/api/v1/credits/add", Some(ADMIN_KEY), &json!({"user_id": uid, "credits": n, "reason": format!("n{n}")})).await;
+        let r = app
+            .post(
+                "/api/v1/credits/add",
+                Some(ADMIN_KEY),
+                &json!({"user_id": uid, "credits": n, "reason": format!("n{n}")}),
+            )
+            .await;
         assert_eq!(r.status, 200);
     }
     let mut seen = Vec::new();

@@ -108,7 +108,10 @@ impl FakeStripe {
             return (status, body);
         }
         if req.method != "POST" || req.path.split('?').next() != Some("/v1/checkout/sessions") {
-            return (404, json!({"error": {"type": "invalid_request_error", "message": format!("Unrecognized request URL ({})", req.path)}}));
+            return (
+                404,
+                json!({"error": {"type": "invalid_request_error", "message": format!("Unrecognized request URL ({})", req.path)}}),
+            );
         }
         let mut session: Value = serde_json::from_str(SESSION_FIXTURE).unwrap();
         let id = format!("cs_test_{}", uuid::Uuid::new_v4().simple());

@@ -41,7 +41,11 @@ async fn a_referred_sign_up_is_rewarded_once(b: Backend) {
     let (_, referrer) = app.new_user("referrer@example.com").await;
     let code = code_of(&app, &referrer).await;
     let r = app
-        .post("/api/v1/users/upsert", Some(ADMIN_KEY), &json!({"email": "friend@example.com", "referral_code": code.to_lowercase()}))
+        .post(
+            "/api/v1/users/upsert",
+            Some(ADMIN_KEY),
+            &json!({"email": "friend@example.com", "referral_code": code.to_lowercase()}),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let friend_id = r.body["user"]["id"].as_str().unwrap().to_owned();
@@ -81,7 +85,12 @@ async fn refusals_say_why(b: Backend) {
         async move {
             let r = app.post("/api/v1/referrals", Some(&bob), &json!({"ref": code, "email": email})).await;
             assert_eq!(r.status, 200, "{:?}", r.body);
-            assert_eq!((r.body["rewarded"].as_bool(), r.body["reason"].as_str()), (Some(false), Some(why)), "{:?}", r.body);
+            assert_eq!(
+                (r.body["rewarded"].as_bool(), r.body["reason"].as_str()),
+                (Some(false), Some(why)),
+                "{:?}",
+                r.body
+            );
         }
     };
     refused(alice_code.clone(), "alice@example.com", "self_referral").await;
@@ -91,7 +100,11 @@ async fn refusals_say_why(b: Backend) {
 
     // Carol signed up through Bob: Alice cannot collect for her.
     let r = app
-        .post("/api/v1/users/upsert", Some(ADMIN_KEY), &json!({"email": "carol@example.com", "referral_code": bob_code}))
+        .post(
+            "/api/v1/users/upsert",
+            Some(ADMIN_KEY),
+            &json!({"email": "carol@example.com", "referral_code": bob_code}),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     refused(alice_code.clone(), "carol@example.com", "other_referrer").await;
@@ -101,7 +114,9 @@ async fn refusals_say_why(b: Backend) {
     let email = Email::parse("dave@example.com").unwrap();
     let old = Utc::now() - TimeDelta::hours(48);
     store
-        .upsert_by_email(&email, &|_| ProfileChanges::default().create(email.clone(), old).map_err(AccountsError::Invalid))
+        .upsert_by_email(&email, &|_| {
+            ProfileChanges::default().create(email.clone(), old).map_err(AccountsError::Invalid)
+        })
         .unwrap();
     refused(alice_code.clone(), "dave@example.com", "too_old").await;
 
@@ -140,7 +155,11 @@ async fn tracking_is_public(b: Backend) {
         return;
     };
     let r = app
-        .post("/api/v1/referrals/track", None, &json!({"email": "Visitor@Example.com", "source": "newsletter", "campaign": "spring", "medium": "email"}))
+        .post(
+            "/api/v1/referrals/track",
+            None,
+            &json!({"email": "Visitor@Example.com", "source": "newsletter", "campaign": "spring", "medium": "email"}),
+        )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["tracked"], true);
