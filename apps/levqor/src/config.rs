@@ -142,6 +142,150 @@ pub struct ServeSettings {
     /// Log level: error, warn, info, debug.
     #[arg(long, env = "LEVQOR_LOG", value_name = "LEVQOR_LOG", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
+
+    #[command(flatten)]
+    pub billing: BillingSettings,
+}
+
+/// Credits, packs, Stripe and referral settings (API.md § Configuration). `Debug`
+/// shows whether each Stripe secret is set, never its value.
+#[derive(Clone, Args)]
+pub struct BillingSettings {
+    /// Credits granted once to every new user.
+    #[arg(long, env = "FREE_CREDITS", value_name = "FREE_CREDITS", default_value_t = 50, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub free_credits: i64,
+
+    /// Credits one run costs.
+    #[arg(long, env = "RUN_COST", value_name = "RUN_COST", default_value_t = 1, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub run_cost: i64,
+
+    /// Credits a referrer gets per rewarded sign-up.
+    #[arg(long, env = "REFERRAL_CREDITS", value_name = "REFERRAL_CREDITS", default_value_t = 20, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub referral_credits: i64,
+
+    /// Stripe secret API key (`sk_…`); unset: purchases answer 503.
+    #[arg(long, env = "STRIPE_SECRET_KEY", value_name = "STRIPE_SECRET_KEY", hide_env_values = true, value_parser = parse_non_empty)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Stripe webhook signing secret (`whsec_…`); unset: the webhook answers 503.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_non_empty)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Base URL of the Stripe API (for tests and proxies).
+    #[arg(long, env = "STRIPE_API_BASE", value_name = "STRIPE_API_BASE", default_value = levqor_billing::DEFAULT_API_BASE, value_parser = parse_http_url)]
+    pub stripe_api_base: String,
+
+    /// Credit packs: comma-separated `id:credits:price_minor:currency[:stripe_price_id]`
+    /// (default `pack_100:100:900:usd`).
+    #[arg(long, env = "PACKS", value_name = "PACKS", value_parser = parse_packs)]
+    pub packs: Option<levqor_billing::Packs>,
+
+    /// The site's public base URL; checkout success and cancel URLs default to
+    /// `<it>/billing/success?session_id={CHECKOUT_SESSION_ID}` and `<it>/billing/cancel`.
+    /// Default: `http://LEVQOR_ADDR`.
+    #[arg(long, env = "LEVQOR_PUBLIC_URL", value_name = "LEVQOR_PUBLIC_URL", value_parser = parse_http_url)]
+    pub public_url: Option<String>,
+
+    /// Where Stripe sends the buyer after paying (overrides the LEVQOR_PUBLIC_URL default).
+    #[arg(long, env = "CHECKOUT_SUCCESS_URL", value_name = "CHECKOUT_SUCCESS_URL", value_parser = parse_http_url)]
+    pub checkout_success_url: Option<String>,
+
+    /// Where Stripe sends the buyer who cancels (overrides the LEVQOR_PUBLIC_URL default).
+    #[arg(long, env = "CHECKOUT_CANCEL_URL", value_name = "CHECKOUT_CANCEL_URL", value_parser = parse_http_url)]
+    pub checkout_cancel_url: Option<String>,
+
+    /// Sender of the emails Levqor writes (e.g. a failed payment notice).
+    #[arg(long, env = "EMAIL_FROM", value_name = "EMAIL_FROM", default_value = DEFAULT_EMAIL_FROM, value_parser = parse_mailbox)]
+    pub email_from: String,
+}
+
+pub const DEFAULT_EMAIL_FROM: &str = "Levqor <no-reply@levqor.invalid>";
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            free_credits: 50,
+            run_cost: 1,
+            referral_credits: 20,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: levqor_billing::DEFAULT_API_BASE.to_owned(),
+            packs: None,
+            public_url: None,
+            checkout_success_url: None,
+            checkout_cancel_url: None,
+            email_from: DEFAULT_EMAIL_FROM.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for BillingSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "set" } else { "unset" };
+        f.debug_struct("BillingSettings")
+            .field("free_credits", &self.free_credits)
+            .field("run_cost", &self.run_cost)
+            .field("referral_credits", &self.referral_credits)
+            .field("stripe_secret_key", &set(&self.stripe_secret_key))
+            .field("stripe_webhook_secret", &set(&self.stripe_webhook_secret))
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("packs", &self.packs)
+            .field("public_url", &self.public_url)
+            .field("checkout_success_url", &self.checkout_success_url)
+            .field("checkout_cancel_url", &self.checkout_cancel_url)
+            .field("email_from", &self.email_from)
+            .finish()
+    }
+}
+
+impl BillingSettings {
+    pub fn rules(&self) -> levqor_billing::CreditRules {
+        use levqor_core::Credits;
+        levqor_billing::CreditRules {
+            free_credits: Credits::new(self.free_credits),
+            run_cost: Credits::new(self.run_cost),
+            referral_credits: Credits::new(self.referral_credits),
+        }
+    }
+
+    /// The checkout success and cancel URLs; `addr` stands in for a missing public URL.
+    pub fn checkout_urls(&self, addr: SocketAddr) -> (String, String) {
+        let base = self.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let base = base.trim_end_matches('/');
+        let success = self
+            .checkout_success_url
+            .clone()
+            .unwrap_or_else(|| format!("{base}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"));
+        let cancel = self.checkout_cancel_url.clone().unwrap_or_else(|| format!("{base}/billing/cancel"));
+        (success, cancel)
+    }
+}
+
+fn parse_non_empty(raw: &str) -> Result<String, String> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err("must not be empty (leave it unset instead)".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn parse_http_url(raw: &str) -> Result<String, String> {
+    let value = raw.trim();
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(value.to_owned()),
+        _ => Err(format!("`{value}` is not an absolute http(s) URL")),
+    }
+}
+
+fn parse_packs(raw: &str) -> Result<levqor_billing::Packs, String> {
+    levqor_billing::Packs::from_config(Some(raw)).map_err(|e| e.to_string())
+}
+
+fn parse_mailbox(raw: &str) -> Result<String, String> {
+    raw.trim()
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.to_string())
+        .map_err(|_| format!("`{}` is not an email address (e.g. `Levqor <billing@example.com>`)", raw.trim()))
 }
 
 impl ServeSettings {
@@ -173,6 +317,7 @@ impl ServeSettings {
             openai_base_url: levqor_connectors::config::OPENAI_BASE.into(),
             openai_model: levqor_connectors::config::OPENAI_MODEL.into(),
             log_level: "info".into(),
+            billing: BillingSettings::default(),
         }
     }
 
@@ -231,4 +376,47 @@ fn parse_secret(raw: &str) -> Result<String, String> {
         return Err("must be at least 32 characters".into());
     }
     Ok(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn billing_debug_hides_secrets_and_urls_default_sensibly() {
+        let mut billing = BillingSettings {
+            stripe_secret_key: Some("sk_test_secret".into()),
+            stripe_webhook_secret: Some("whsec_secret".into()),
+            ..BillingSettings::default()
+        };
+        let shown = format!("{billing:?}");
+        assert!(!shown.contains("sk_test_secret") && !shown.contains("whsec_secret"), "{shown}");
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            billing.checkout_urls(addr),
+            (
+                "http://127.0.0.1:8080/billing/success?session_id={CHECKOUT_SESSION_ID}".to_owned(),
+                "http://127.0.0.1:8080/billing/cancel".to_owned()
+            )
+        );
+        billing.public_url = Some("https://levqor.example/".into());
+        billing.checkout_cancel_url = Some("https://levqor.example/pricing".into());
+        let (success, cancel) = billing.checkout_urls(addr);
+        assert!(success.starts_with("https://levqor.example/billing/success?"), "{success}");
+        assert_eq!(cancel, "https://levqor.example/pricing");
+        assert_eq!(billing.rules(), levqor_billing::CreditRules::default());
+    }
+
+    #[test]
+    fn billing_values_are_checked() {
+        assert!(parse_http_url("https://api.stripe.com").is_ok());
+        assert!(parse_http_url("ftp://x").is_err());
+        assert!(parse_http_url("/relative").is_err());
+        assert!(parse_non_empty("  ").is_err());
+        assert!(parse_packs("p:1:1:usd").is_ok());
+        assert!(parse_packs("p:1:1").unwrap_err().contains("id:credits"));
+        assert_eq!(parse_mailbox(" Levqor <a@example.com> ").unwrap(), "Levqor <a@example.com>");
+        assert!(parse_mailbox("nope").is_err());
+    }
 }

@@ -14,6 +14,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ServeSettings;
 use crate::connectors::{ConnectorJob, Connectors};
+use crate::services::billing::BillingService;
+
+/// How often credit reservations that outlived their run are released.
+pub const RESERVATION_SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Intakes committed together at most.
 const MAX_BATCH: usize = 512;
@@ -112,7 +116,13 @@ pub struct JobsRuntime {
 
 impl JobsRuntime {
     /// Starts the pool (unless `settings.workers` is 0), the sweeper and the purge.
-    pub fn start(store: &Store, settings: &ServeSettings, secret: &[u8], log: slog::Logger) -> Result<Self, String> {
+    pub fn start(
+        store: &Store,
+        settings: &ServeSettings,
+        secret: &[u8],
+        billing: Arc<BillingService>,
+        log: slog::Logger,
+    ) -> Result<Self, String> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let connectors = Connectors::build(store, settings, secret)?;
         let registry = Arc::new(registry(settings, &connectors)?);
@@ -140,7 +150,8 @@ impl JobsRuntime {
             ..SweeperConfig::default()
         };
         let mut background = vec![Sweeper::start(queue, sweeper, clock.clone(), shutdown.clone(), waker.clone())];
-        background.push(purge_idempotency(store.clone(), clock.clone(), shutdown.clone(), log));
+        background.push(purge_idempotency(store.clone(), clock.clone(), shutdown.clone(), log.clone()));
+        background.push(sweep_reservations(billing, RESERVATION_SWEEP_EVERY, shutdown.clone(), log));
         let intake = IntakeWriter::start(store.clone(), clock, waker.clone());
         Ok(Self { registry, connectors, waker, intake, shutdown, pool, background })
     }
@@ -171,6 +182,31 @@ fn purge_idempotency(
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(600)) => {}
+                () = shutdown.wait() => break,
+            }
+        }
+    })
+}
+
+/// Releases credit reservations that were never settled (a run that died), so held
+/// credits come back; each is released once, whichever process sweeps first.
+fn sweep_reservations(
+    billing: Arc<BillingService>,
+    every: Duration,
+    shutdown: Shutdown,
+    log: slog::Logger,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let b = billing.clone();
+            match tokio::task::spawn_blocking(move || b.sweep_reservations()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => slog::info!(log, "released expired credit reservations"; "count" => n),
+                Ok(Err(e)) => slog::warn!(log, "credit reservation sweep failed"; "error" => %e),
+                Err(e) => slog::warn!(log, "credit reservation sweep failed"; "error" => %e),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
                 () = shutdown.wait() => break,
             }
         }

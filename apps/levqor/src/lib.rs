@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod http;
 pub mod jobs_runtime;
 pub mod secret;
+pub mod services;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

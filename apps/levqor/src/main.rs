@@ -52,7 +52,9 @@ fn worker(settings: levqor::config::ServeSettings) -> Result<(), String> {
     runtime.block_on(async move {
         let store = levqor::wiring::open_store(&settings.store).map_err(|e| e.to_string())?;
         let secret = levqor::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
-        let jobs = levqor::jobs_runtime::JobsRuntime::start(&store, &settings, &secret, log.clone())?;
+        let accounts = levqor::wiring::accounts(&store, levqor_accounts::AdminKeys::new(settings.admin_keys()));
+        let billing = std::sync::Arc::new(levqor::wiring::billing(&store, accounts, &settings)?);
+        let jobs = levqor::jobs_runtime::JobsRuntime::start(&store, &settings, &secret, billing, log.clone())?;
         slog::info!(log, "levqor worker running"; "workers" => settings.workers, "database" => store.backend().name());
         wait_for_stop_signal().await;
         slog::info!(log, "levqor worker stopping: finishing or releasing running jobs");

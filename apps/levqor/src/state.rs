@@ -14,6 +14,7 @@ pub struct AppState {
     pub log: slog::Logger,
     pub store: Store,
     pub accounts: AccountService,
+    pub billing: std::sync::Arc<crate::services::billing::BillingService>,
     pub registry: std::sync::Arc<levqor_jobs::WorkflowRegistry>,
     pub connectors: crate::connectors::Connectors,
     pub intake: IntakeWriter,

@@ -9,6 +9,7 @@ use levqor_store::{Store, StoreError, StoreOptions};
 
 use crate::config::{ServeSettings, StoreSettings};
 use crate::jobs_runtime::JobsRuntime;
+use crate::services::billing::{BillingService, Ports};
 use crate::state::AppState;
 
 /// Open the database and apply pending migrations.
@@ -28,13 +29,22 @@ pub fn accounts(store: &Store, admin_keys: AdminKeys) -> AccountService {
     AccountService::new(repo.clone(), repo, Arc::new(SystemClock), admin_keys)
 }
 
+/// The credits and billing use cases over the store.
+pub fn billing(store: &Store, accounts: AccountService, settings: &ServeSettings) -> Result<BillingService, String> {
+    let ports =
+        Ports { ledger: Arc::new(store.clone()), referrals: Arc::new(store.clone()), users: Arc::new(store.clone()) };
+    BillingService::new(ports, accounts, Arc::new(SystemClock), settings)
+}
+
 /// The state handlers see, and the background jobs runtime it feeds.
 pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState, JobsRuntime), String> {
     let store = open_store(&settings.store).map_err(|e| e.to_string())?;
     let accounts = accounts(&store, AdminKeys::new(settings.admin_keys()));
     let secret = crate::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
-    let jobs = JobsRuntime::start(&store, &settings, &secret, log.clone())?;
+    let billing = Arc::new(billing(&store, accounts.clone(), &settings)?);
+    let jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
     let state = AppState {
+        billing,
         registry: jobs.registry.clone(),
         connectors: jobs.connectors.clone(),
         intake: jobs.intake.clone(),

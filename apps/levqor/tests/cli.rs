@@ -76,6 +76,24 @@ fn bad_configuration_names_the_variable() {
         .unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("API_KEYS"), "{}", text(&out.stderr));
+    for (var, value) in [
+        ("FREE_CREDITS", "fifty"),
+        ("REFERRAL_CREDITS", "-1"),
+        ("PACKS", "pack_100:100:9.00:usd"),
+        ("STRIPE_API_BASE", "ftp://stripe"),
+        ("LEVQOR_PUBLIC_URL", "levqor.example"),
+        ("STRIPE_SECRET_KEY", " "),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_levqor"))
+            .arg("serve")
+            .env_clear()
+            .env("DATABASE_URL", &db)
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        assert!(text(&out.stderr).contains(var), "{var}: {}", text(&out.stderr));
+    }
     let out = levqor(&["migrate"], "mysql://nope");
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("DATABASE_URL"), "{}", text(&out.stderr));
@@ -95,9 +113,25 @@ fn help_lists_the_variables() {
         "RATE_GLOBAL",
         "MAX_CONTENT_LENGTH",
         "LEVQOR_TRUSTED_PROXIES",
+        "FREE_CREDITS",
+        "RUN_COST",
+        "REFERRAL_CREDITS",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_API_BASE",
+        "PACKS",
+        "LEVQOR_PUBLIC_URL",
     ] {
         assert!(help.contains(var), "serve --help lacks {var}");
     }
+    let out = Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .args(["serve", "--help"])
+        .env("STRIPE_SECRET_KEY", "sk_live_do_not_show_me")
+        .env("STRIPE_WEBHOOK_SECRET", "whsec_do_not_show_me")
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    assert!(!help.contains("do_not_show_me"), "--help shows a Stripe secret");
     let out = Command::new(env!("CARGO_BIN_EXE_levqor")).arg("--help").output().unwrap();
     assert!(text(&out.stdout).contains("serve"));
 }

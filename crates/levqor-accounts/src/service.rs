@@ -152,7 +152,7 @@ impl AccountService {
         let cache = self.cache.lock().ok()?;
         let hit = cache.get(&hash)?;
         let fresh =
-            hit.cached_at.elapsed() < AUTH_CACHE_TTL && !hit.key_expires_at.is_some_and(|at| at <= self.clock.now());
+            hit.cached_at.elapsed() < AUTH_CACHE_TTL && hit.key_expires_at.is_none_or(|at| at > self.clock.now());
         fresh.then(|| hit.principal.clone())
     }
 

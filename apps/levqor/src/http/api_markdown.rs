@@ -38,7 +38,13 @@ pub fn render(doc: &OpenApi) -> String {
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for (path, item) in paths {
         for (method, op) in ops(item) {
-            let auth = if op.security.as_ref().is_some_and(|s| !s.is_empty()) { "key" } else { "none" };
+            let schemes =
+                op.security.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default()).unwrap_or_default();
+            let auth = match op.security.as_ref() {
+                Some(s) if !s.is_empty() && schemes.contains("stripe_signature") => "Stripe signature",
+                Some(s) if !s.is_empty() => "key",
+                _ => "none",
+            };
             let what = op.summary.clone().or_else(|| op.description.clone()).unwrap_or_default().replace('\n', " ");
             let request = op
                 .request_body

@@ -283,6 +283,30 @@ impl ApiError {
         self.0.details = Some(details);
         self
     }
+
+    /// 503 naming the missing setting (a name, never a value).
+    pub fn unconfigured(setting: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("payments are not configured on this server ({setting} is not set)"),
+        )
+    }
+
+    /// 402: the balance does not cover what was asked for.
+    pub fn insufficient_credits(balance: i64, needed: i64) -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_credits",
+            format!("the balance of {balance} credits does not cover the {needed} needed"),
+        )
+    }
+
+    /// 502: a payment provider failed; what failed is said, Stripe's own text is
+    /// only logged.
+    pub fn upstream(message: impl Into<String>, cause: impl fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message).with_cause(cause)
+    }
 }
 
 /// Connector failures (API.md § Connectors): the caller's mistakes are 400s with
@@ -321,6 +345,29 @@ impl From<levqor_connectors::ConnectorError> for ApiError {
     }
 }
 
+impl From<levqor_billing::BillingError> for ApiError {
+    fn from(e: levqor_billing::BillingError) -> Self {
+        use levqor_billing::BillingError as B;
+        match e {
+            B::InsufficientCredits { balance, needed } => ApiError::insufficient_credits(balance.get(), needed.get()),
+            B::NotFound => ApiError::not_found("no such user or entry"),
+            B::Invalid(details) => ApiError::invalid(details),
+            B::ReservationNotHeld(state) => {
+                ApiError::conflict(format!("the reservation is already {}", state.as_str()))
+            }
+            B::Storage(s) => s.into(),
+            B::Stripe { status: 0, message } => {
+                ApiError::upstream("Stripe could not be reached to create the checkout session", message)
+            }
+            B::Stripe { status, message } => {
+                ApiError::upstream(format!("Stripe refused to create the checkout session (HTTP {status})"), message)
+            }
+            B::Webhook(w) => ApiError::bad_request(format!("webhook rejected: {w}")),
+            B::Unconfigured(setting) => ApiError::unconfigured(setting),
+        }
+    }
+}
+
 impl From<levqor_connectors::ConnectionError> for ApiError {
     fn from(e: levqor_connectors::ConnectionError) -> Self {
         use levqor_connectors::ConnectionError as E;
@@ -334,6 +381,15 @@ impl From<levqor_connectors::ConnectionError> for ApiError {
             E::Ambiguous { .. } => ApiError::invalid_field("connection", e.to_string()),
             E::Vault(v) => ApiError::internal(v),
             E::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::services::ServiceError> for ApiError {
+    fn from(e: crate::services::ServiceError) -> Self {
+        match e {
+            crate::services::ServiceError::Accounts(a) => a.into(),
+            crate::services::ServiceError::Billing(b) => b.into(),
         }
     }
 }

@@ -29,6 +29,11 @@ pub struct JsonBody<T> {
     pub bytes: actix_web::web::Bytes,
 }
 
+/// A JSON body's raw bytes, unparsed (for signature checks over the exact bytes):
+/// 415 for another content type, 413 over the limit, 400 when empty.
+#[derive(Debug)]
+pub struct RawJson(pub actix_web::web::Bytes);
+
 /// A JSON body that may be absent (no body at all reads as `T::default()`).
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
@@ -140,6 +145,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         Box::pin(async move {
             let (value, bytes) = required(&req, &mut payload).await?;
             Ok(JsonBody { value, bytes: bytes.freeze() })
+        })
+    }
+}
+
+impl FromRequest for RawJson {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json(&req) {
+                return Err(ApiError::unsupported_media_type());
+            }
+            let body = read_body(&req, &mut payload).await?;
+            if body.is_empty() {
+                return Err(ApiError::invalid_field("body", "a JSON body is required"));
+            }
+            Ok(RawJson(body.freeze()))
         })
     }
 }

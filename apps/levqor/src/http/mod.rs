@@ -2,6 +2,7 @@
 
 pub mod api_markdown;
 pub mod auth;
+pub mod billing;
 pub mod client_ip;
 pub mod connections;
 pub mod connectors;
@@ -13,6 +14,7 @@ pub mod keys;
 pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;
+pub mod referrals;
 pub mod request_id;
 pub mod routes_table;
 pub mod service;
@@ -61,7 +63,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/api/v1/connections/{id}")
                 .route(web::get().to(connections::get))
                 .route(web::delete().to(connections::delete)),
-        );
+        )
+        .service(web::resource("/api/v1/credits").route(web::get().to(billing::statement)))
+        .service(web::resource("/api/v1/credits/packs").route(web::get().to(billing::packs)))
+        .service(web::resource("/api/v1/credits/purchase").route(web::post().to(billing::purchase)))
+        .service(web::resource("/api/v1/credits/add").route(web::post().to(billing::add_credits)))
+        .service(
+            web::resource("/billing/create-checkout-session").route(web::post().to(billing::create_checkout_session)),
+        )
+        .service(web::resource("/billing/webhook").route(web::post().to(billing::webhook)))
+        .service(web::resource("/billing/health").route(web::get().to(billing::health)))
+        .service(web::resource("/api/v1/referrals").route(web::post().to(referrals::reward)))
+        .service(web::resource("/api/v1/referrals/track").route(web::post().to(referrals::track)))
+        .service(web::resource("/api/v1/referrals/code").route(web::get().to(referrals::code)));
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

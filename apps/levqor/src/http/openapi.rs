@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{connections, connectors, error, jobs, keys, service, users};
+use super::{billing, connections, connectors, error, jobs, keys, referrals, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,9 @@ use super::{connections, connectors, error, jobs, keys, service, users};
         jobs::intake, jobs::status, jobs::list, jobs::cancel, jobs::retry, jobs::queue_health,
         connectors::catalogue, connectors::connect,
         connections::create, connections::list, connections::get, connections::delete,
+        billing::statement, billing::packs, billing::purchase, billing::add_credits,
+        billing::create_checkout_session, billing::webhook, billing::health,
+        referrals::reward, referrals::track, referrals::code,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security),
@@ -25,6 +28,9 @@ use super::{connections, connectors, error, jobs, keys, service, users};
         (name = "keys", description = "API keys: shown once, stored as hashes"),
         (name = "jobs", description = "durable jobs: intake, status, cancel, retry"),
         (name = "connectors", description = "the connector catalogue, one-off actions, and stored connections (credentials encrypted at rest, never returned)"),
+        (name = "credits", description = "the credit ledger: balance, packs, purchases"),
+        (name = "billing", description = "Stripe Checkout, the Stripe webhook and payments health"),
+        (name = "referrals", description = "referral codes, rewards and attribution"),
     )
 )]
 pub struct ApiDoc;
@@ -36,6 +42,13 @@ impl Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components
             .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))));
+        components.add_security_scheme(
+            "stripe_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Stripe-Signature",
+                "Stripe's v1 HMAC-SHA256 signature of the raw body, keyed with STRIPE_WEBHOOK_SECRET",
+            ))),
+        );
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),

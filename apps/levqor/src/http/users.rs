@@ -73,6 +73,10 @@ pub struct UpsertUserRequest {
     pub currency: Option<CurrencyCode>,
     /// Merged into the existing meta (JSON merge patch: `null` removes a key).
     pub meta: Option<Map<String, Value>>,
+    /// A referrer's code: attributes this sign-up to them (the first code wins).
+    /// An unknown code is a 400 and nothing is written.
+    #[schema(example = "7KQ2MX9P")]
+    pub referral_code: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -107,7 +111,8 @@ pub struct UpsertResponse {
     pub user: UserDto,
 }
 
-/// Create or update a user by email (admin).
+/// Create or update a user by email (admin). A new user gets the free credits
+/// (`FREE_CREDITS`) exactly once.
 #[utoipa::path(post, path = "/api/v1/users/upsert", tag = "users", request_body = UpsertUserRequest,
     responses(
         (status = 201, description = "created", body = UpsertResponse),
@@ -128,7 +133,8 @@ pub async fn upsert(
         Some(e) if problems.is_empty() => e,
         _ => return Err(ApiError::invalid(problems)),
     };
-    let (user, created) = web::block(move || state.accounts.upsert(&email, &changes)).await??;
+    let code = body.referral_code;
+    let (user, created) = web::block(move || state.billing.sign_up(&email, &changes, code.as_deref())).await??;
     let user = UserDto::from(user);
     Ok(if created {
         HttpResponse::Created().json(UpsertResponse { created: Some(true), updated: None, user })
@@ -196,12 +202,26 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(UserDto::from(user)))
 }
 
-/// The caller's own user.
+/// The caller, with its credit balance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeDto {
+    #[serde(flatten)]
+    pub user: UserDto,
+    /// The caller's credit balance.
+    pub credits: i64,
+}
+
+/// The caller's own user, with its credit balance.
 #[utoipa::path(get, path = "/api/v1/me", tag = "users",
-    responses((status = 200, body = UserDto), (status = 401, body = ErrorBody), (status = 403, description = "an admin key belongs to no user", body = ErrorBody)),
+    responses((status = 200, body = MeDto), (status = 401, body = ErrorBody), (status = 403, description = "an admin key belongs to no user", body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let id = caller.0.require_user()?.clone();
-    let user = web::block(move || state.accounts.get(&caller.0, &id)).await??;
-    Ok(HttpResponse::Ok().json(UserDto::from(user)))
+    let (user, credits) = web::block(move || -> Result<_, ApiError> {
+        let user = state.accounts.get(&caller.0, &id)?;
+        let credits = state.billing.balance(&id)?;
+        Ok((user, credits))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(MeDto { user: UserDto::from(user), credits: credits.get() }))
 }

@@ -126,6 +126,20 @@ impl TestApp {
         Reply { status, headers, body }
     }
 
+    /// The database this server uses (for tests that set up state directly).
+    pub fn db_url(&self) -> String {
+        self.db.url().to_owned()
+    }
+
+    /// A POST of raw bytes with the given headers.
+    pub async fn post_raw(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let mut req = self.client.post(self.url(path)).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.send(req).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

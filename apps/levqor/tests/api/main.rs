@@ -6,10 +6,13 @@
 mod helpers;
 
 mod auth;
+mod billing;
 mod connectors;
 mod errors;
+mod fake_stripe;
 mod jobs;
 mod keys;
 mod rate_limit;
+mod referrals;
 mod service;
 mod users;
