@@ -17,11 +17,19 @@
 //! - [`cost`]: the credits a run costs.
 //! - [`run`]: the executor core: which step runs next, its rendered params,
 //!   and the record of every step, with connector calls behind [`StepRunner`].
+//! - [`ports`]: stored, versioned pipelines, runs and schedule claims
+//!   ([`PipelineRepo`], [`RunRepo`], [`ScheduleClaims`]); [`memory`] keeps them
+//!   in memory, `levqor-store` in SQL, and both pass [`contract`] (feature
+//!   `contract-tests`).
 
 pub mod catalogue;
+#[cfg(any(test, feature = "contract-tests"))]
+pub mod contract;
 pub mod cost;
 pub mod document;
+pub mod memory;
 pub mod planner;
+pub mod ports;
 pub mod run;
 pub mod schedule;
 pub mod template;
@@ -30,7 +38,12 @@ pub mod validate;
 pub use catalogue::Catalogue;
 pub use cost::{CostRules, estimate_cost};
 pub use document::{ACTION_TYPES, Pipeline, Step, Trigger, pipeline_schema};
+pub use memory::MemoryPipelines;
 pub use planner::{OpenAiConfig, OpenAiPlanner, Plan, PlanError, Planner, PlannerKind, RulePlanner, extract_json};
+pub use ports::{
+    NewRun, PipelineId, PipelineRepo, PipelineStore, PipelinesError, RunRepo, ScheduleClaims, ScheduledPipeline,
+    StoredPipeline, StoredRun, run_workflow,
+};
 pub use run::{
     DryRun, DryRunStep, Next, RunOutcome, RunState, RunStatus, StepFailure, StepRecord, StepRunner, StepStatus,
     dry_run, execute,

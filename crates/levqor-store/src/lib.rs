@@ -12,6 +12,7 @@ mod idempotency;
 mod jobs;
 mod ledger;
 mod migrations;
+mod pipelines;
 mod referrals;
 mod schema;
 mod time;

@@ -152,3 +152,49 @@ diesel::table! {
         last_used_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    pipelines (id) {
+        id -> Text,
+        owner -> Text,
+        current_version -> Integer,
+        schedule -> Nullable<Text>,
+        webhook_token_hash -> Nullable<Text>,
+        deleted_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pipeline_versions (pipeline_id, version) {
+        pipeline_id -> Text,
+        version -> Integer,
+        document -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pipeline_runs (job_id) {
+        job_id -> Text,
+        pipeline_id -> Text,
+        version -> Integer,
+        owner -> Text,
+        input -> Text,
+        state -> Text,
+        reservation_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    schedule_ticks (pipeline_id, tick) {
+        pipeline_id -> Text,
+        tick -> BigInt,
+        claimed_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(pipelines, pipeline_versions);

@@ -1,0 +1,4 @@
+DROP TABLE schedule_ticks;
+DROP TABLE pipeline_runs;
+DROP TABLE pipeline_versions;
+DROP TABLE pipelines;
