@@ -3,10 +3,8 @@
 //! the Stripe webhook, admin corrections and payments health. The rules live in
 //! [`crate::services::billing`]; these handlers map HTTP in and out.
 
-use std::future::Future;
-
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use levqor_billing::{LedgerEntry, STRIPE_SIGNATURE_HEADER};
 use levqor_core::{Cursor, Page};
@@ -16,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::idempotency::{self, Start};
+use super::idempotency;
 use super::json::{Json, JsonBody, RawJson};
 use crate::services::billing::{CheckoutForm, WebhookOutcome};
 use crate::state::AppState;
@@ -152,41 +150,6 @@ pub struct CheckoutSessionDto {
     pub url: String,
 }
 
-/// Runs `run` once per Idempotency-Key (when one is sent): the first answer is
-/// stored and replayed; the key is also handed to `run` to pass on to Stripe.
-async fn keyed<F, Fut>(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    caller: &Caller,
-    body: &[u8],
-    run: F,
-) -> Result<HttpResponse, ApiError>
-where
-    F: FnOnce(Option<String>) -> Fut,
-    Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
-{
-    let claimed = match idempotency::start(state, req, &caller.0, body).await? {
-        Start::Answer(response) => return Ok(response),
-        Start::Run(claimed) => Some(claimed),
-        Start::Unkeyed => None,
-    };
-    let key = claimed.as_ref().map(|c| c.key.as_str().to_owned());
-    match run(key).await {
-        Ok((status, answer)) => {
-            if let Some(c) = claimed {
-                idempotency::finish(state, c, status, Some(&answer)).await;
-            }
-            Ok(HttpResponse::build(status).json(answer))
-        }
-        Err(e) => {
-            if let Some(c) = claimed {
-                idempotency::finish(state, c, e.status_code(), None).await;
-            }
-            Err(e)
-        }
-    }
-}
-
 fn session_answer(session: levqor_billing::CheckoutSession) -> (StatusCode, Value) {
     (StatusCode::OK, json!(CheckoutSessionDto { session_id: session.session_id, url: session.url }))
 }
@@ -211,7 +174,7 @@ pub async fn purchase(
     let user = caller.0.require_user()?.clone();
     let billing = state.billing.clone();
     let pack_id = body.value.pack_id;
-    keyed(&state, &req, &caller, &body.bytes, |key| async move {
+    idempotency::keyed(&state, &req, &caller, &body.bytes, |key| async move {
         Ok::<_, ApiError>(session_answer(billing.purchase(user, pack_id, key).await?))
     })
     .await
@@ -247,7 +210,7 @@ pub async fn create_checkout_session(
     let user = caller.0.require_user()?.clone();
     let billing = state.billing.clone();
     let form = CheckoutForm { price_id: body.value.price_id, email: body.value.email, user_id: body.value.user_id };
-    keyed(&state, &req, &caller, &body.bytes, |key| async move {
+    idempotency::keyed(&state, &req, &caller, &body.bytes, |key| async move {
         Ok::<_, ApiError>(session_answer(billing.checkout_form(user, form, key).await?))
     })
     .await

@@ -3,10 +3,13 @@
 //! another body is a 422; a retry while the first is in flight is a 409.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use std::future::Future;
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use levqor_accounts::Principal;
 use levqor_jobs::{Begin, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse};
 use levqor_store::RecordedResponse;
+use serde_json::Value;
 
 use super::error::ApiError;
 use crate::state::AppState;
@@ -100,4 +103,39 @@ pub async fn finish(
         None => st.store.abandon(&claimed.caller, &claimed.key),
     })
     .await;
+}
+
+/// Runs `run` once per Idempotency-Key (when one is sent): the first answer is
+/// stored and replayed; the key is also handed to `run` to pass on to Stripe.
+pub async fn keyed<F, Fut>(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    caller: &super::auth::Caller,
+    body: &[u8],
+    run: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
+{
+    let claimed = match start(state, req, &caller.0, body).await? {
+        Start::Answer(response) => return Ok(response),
+        Start::Run(claimed) => Some(claimed),
+        Start::Unkeyed => None,
+    };
+    let key = claimed.as_ref().map(|c| c.key.as_str().to_owned());
+    match run(key).await {
+        Ok((status, answer)) => {
+            if let Some(c) = claimed {
+                finish(state, c, status, Some(&answer)).await;
+            }
+            Ok(HttpResponse::build(status).json(answer))
+        }
+        Err(e) => {
+            if let Some(c) = claimed {
+                finish(state, c, e.status_code(), None).await;
+            }
+            Err(e)
+        }
+    }
 }

@@ -114,6 +114,7 @@ pub struct UpsertResponse {
 /// Create or update a user by email (admin). A new user gets the free credits
 /// (`FREE_CREDITS`) exactly once.
 #[utoipa::path(post, path = "/api/v1/users/upsert", tag = "users", request_body = UpsertUserRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for 24 h")),
     responses(
         (status = 201, description = "created", body = UpsertResponse),
         (status = 200, description = "updated", body = UpsertResponse),
@@ -122,10 +123,19 @@ pub struct UpsertResponse {
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn upsert(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     caller: Caller,
-    Json(body): Json<UpsertUserRequest>,
+    body: super::json::JsonBody<UpsertUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.0.require_admin()?;
+    let super::json::JsonBody { value: body, bytes } = body;
+    super::idempotency::keyed(&state, &req, &caller, &bytes, |_| upsert_user(state.clone(), body)).await
+}
+
+async fn upsert_user(
+    state: web::Data<AppState>,
+    body: UpsertUserRequest,
+) -> Result<(actix_web::http::StatusCode, Value), ApiError> {
     let mut problems = Vec::new();
     let email = Email::parse(&body.email).map_err(|e| problems.push(FieldProblem::new("email", e.to_string()))).ok();
     let changes = changes(body.name, body.locale, body.currency, body.meta, &mut problems);
@@ -137,9 +147,15 @@ pub async fn upsert(
     let (user, created) = web::block(move || state.billing.sign_up(&email, &changes, code.as_deref())).await??;
     let user = UserDto::from(user);
     Ok(if created {
-        HttpResponse::Created().json(UpsertResponse { created: Some(true), updated: None, user })
+        (
+            actix_web::http::StatusCode::CREATED,
+            serde_json::json!(UpsertResponse { created: Some(true), updated: None, user }),
+        )
     } else {
-        HttpResponse::Ok().json(UpsertResponse { created: None, updated: Some(true), user })
+        (
+            actix_web::http::StatusCode::OK,
+            serde_json::json!(UpsertResponse { created: None, updated: Some(true), user }),
+        )
     })
 }
 

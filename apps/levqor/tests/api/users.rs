@@ -108,7 +108,31 @@ async fn me_is_the_caller(b: Backend) {
     assert_eq!(r.body["email"], "me@example.com");
 }
 
+async fn upsert_honours_idempotency_keys(b: Backend) {
+    let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
+    let send = |body: serde_json::Value, key: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/api/v1/users/upsert"))
+                .header("X-Api-Key", ADMIN_KEY)
+                .header("Idempotency-Key", key)
+                .json(&body),
+        )
+    };
+    let first = send(json!({"email": "idem@example.com", "name": "One"}), "u-1").await;
+    assert_eq!(first.status, 201);
+    // A retry replays the first answer (201, created) instead of reporting an update.
+    let again = send(json!({"email": "idem@example.com", "name": "One"}), "u-1").await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    send(json!({"email": "idem@example.com", "name": "Two"}), "u-1").await.assert_error(422, "idempotency_mismatch");
+    let fresh = send(json!({"email": "idem@example.com", "name": "Two"}), "u-2").await;
+    assert_eq!(fresh.status, 200);
+}
+
 crate::on_both_backends!(
+    upsert_honours_idempotency_keys,
     upsert_is_idempotent_and_normalises_email,
     lookup_by_email,
     patch_merges_meta,
