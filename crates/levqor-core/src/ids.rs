@@ -1,60 +1,58 @@
 //! Typed identifiers. Ids are opaque strings on the wire; inside Levqor they are
 //! UUIDv7 (time-ordered, so primary-key indexes stay append-mostly).
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a valid id")]
 pub struct IdError(pub String);
 
+/// Defines a UUIDv7 id newtype: `Display`/`FromStr` as the hyphenated UUID, serde
+/// as a string, `new()` time-ordered. Every Levqor crate defines its ids with it.
+#[macro_export]
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(uuid::Uuid);
+        pub struct $name(::uuid::Uuid);
 
         impl $name {
             /// A fresh, time-ordered id.
             pub fn new() -> Self {
-                Self(uuid::Uuid::now_v7())
+                Self(::uuid::Uuid::now_v7())
             }
 
-            pub fn as_uuid(&self) -> &uuid::Uuid {
+            pub fn as_uuid(&self) -> &::uuid::Uuid {
                 &self.0
             }
         }
 
-        impl Default for $name {
+        impl ::std::default::Default for $name {
             fn default() -> Self {
                 Self::new()
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.as_hyphenated().fmt(f)
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0.as_hyphenated(), f)
             }
         }
 
-        impl FromStr for $name {
-            type Err = IdError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::IdError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                uuid::Uuid::parse_str(s).map(Self).map_err(|_| IdError(s.chars().take(64).collect()))
+                ::uuid::Uuid::parse_str(s).map(Self).map_err(|_| $crate::IdError(s.chars().take(64).collect()))
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = IdError;
+        impl ::std::convert::TryFrom<String> for $name {
+            type Error = $crate::IdError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 s.parse()
             }
         }
 
-        impl From<$name> for String {
+        impl ::std::convert::From<$name> for String {
             fn from(id: $name) -> String {
                 id.to_string()
             }

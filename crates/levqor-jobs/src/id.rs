@@ -1,60 +1,15 @@
 //! Job identifiers and lease tokens.
 
 use std::fmt;
-use std::str::FromStr;
 
-use levqor_core::IdError;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-/// A job. UUIDv7 like every Levqor id (same shape as `levqor_core`'s ids), so ids
-/// sort by creation time and a cursor can simply be the last id seen.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct JobId(uuid::Uuid);
-
-impl JobId {
-    /// A fresh, time-ordered id.
-    pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7())
-    }
-
-    pub fn as_uuid(&self) -> &uuid::Uuid {
-        &self.0
-    }
-}
-
-impl Default for JobId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.as_hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for JobId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(s).map(Self).map_err(|_| IdError(s.chars().take(64).collect()))
-    }
-}
-
-impl TryFrom<String> for JobId {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<JobId> for String {
-    fn from(id: JobId) -> String {
-        id.to_string()
-    }
-}
+levqor_core::define_id!(
+    /// A job. UUIDv7 like every Levqor id, so ids sort by creation time and a
+    /// cursor can simply be the last id seen.
+    JobId
+);
 
 /// Proof of holding a job's lease. A worker may heartbeat or finish a job only
 /// with the token it got when claiming it, so a job whose lease expired and was

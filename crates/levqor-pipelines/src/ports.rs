@@ -8,65 +8,19 @@
 //!
 //! Every call blocks; times are passed in (`now`), so callers decide the clock.
 
-use std::fmt;
-use std::str::FromStr;
-
-use levqor_core::{Cursor, FieldProblem, IdError, Page, StorageError, Timestamp, UserId};
+use levqor_core::{Cursor, FieldProblem, Page, StorageError, Timestamp, UserId};
 use levqor_jobs::JobId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::document::{Pipeline, Trigger};
 use crate::run::RunState;
 
-/// A stored pipeline. UUIDv7 like every Levqor id, so ids sort by creation
-/// time and a listing cursor is the last id seen.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PipelineId(uuid::Uuid);
-
-impl PipelineId {
-    /// A fresh, time-ordered id.
-    pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7())
-    }
-
-    pub fn as_uuid(&self) -> &uuid::Uuid {
-        &self.0
-    }
-}
-
-impl Default for PipelineId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for PipelineId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.as_hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for PipelineId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(s).map(Self).map_err(|_| IdError(s.chars().take(64).collect()))
-    }
-}
-
-impl TryFrom<String> for PipelineId {
-    type Error = IdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<PipelineId> for String {
-    fn from(id: PipelineId) -> String {
-        id.to_string()
-    }
-}
+levqor_core::define_id!(
+    /// A stored pipeline. UUIDv7 like every Levqor id, so ids sort by creation
+    /// time and a listing cursor is the last id seen.
+    PipelineId
+);
 
 /// The job workflow of a run of `pipeline`: `pipeline:<id>` (a run IS a job).
 pub fn run_workflow(pipeline: &PipelineId) -> String {

@@ -72,6 +72,25 @@ impl Drop for TestDb {
     }
 }
 
+/// One `#[test]` per case on SQLite and one on PostgreSQL (skipped, with a note,
+/// without `LEVQOR_TEST_DATABASE_URL`). Each case is `cases::<name>(&TestDb)` in the
+/// calling test file and gets a fresh database.
+#[macro_export]
+macro_rules! store_cases_on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $case() { super::cases::$case(&$crate::testing::TestDb::sqlite()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $case() {
+                if let Some(db) = $crate::testing::TestDb::postgres(concat!(module_path!(), "::", stringify!($case))) {
+                    super::cases::$case(&db);
+                }
+            } )*
+        }
+    };
+}
+
 fn open_migrated(url: &str) -> Store {
     // Small pools: many tests run at once against one PostgreSQL server.
     let options = StoreOptions { max_connections: 4, ..StoreOptions::default() };

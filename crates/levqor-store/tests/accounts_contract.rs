@@ -157,22 +157,7 @@ mod cases {
     }
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $case() { super::cases::$case(&levqor_store::testing::TestDb::sqlite()); } )*
-        }
-        mod postgres {
-            $( #[test] fn $case() {
-                if let Some(db) = levqor_store::testing::TestDb::postgres(concat!("postgres::", stringify!($case))) {
-                    super::cases::$case(&db);
-                }
-            } )*
-        }
-    };
-}
-
-contract!(
+levqor_store::store_cases_on_both_backends!(
     migrations_are_idempotent,
     upsert_creates_then_updates,
     concurrent_upserts_make_one_user,

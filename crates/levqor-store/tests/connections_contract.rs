@@ -141,22 +141,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $case() { super::cases::$case(&levqor_store::testing::TestDb::sqlite()); } )*
-        }
-        mod postgres {
-            $( #[test] fn $case() {
-                if let Some(db) = levqor_store::testing::TestDb::postgres(concat!("postgres::", stringify!($case))) {
-                    super::cases::$case(&db);
-                }
-            } )*
-        }
-    };
-}
-
-contract!(
+levqor_store::store_cases_on_both_backends!(
     create_list_get_delete,
     credentials_are_sealed_at_rest,
     names_are_unique_per_owner_and_connector,

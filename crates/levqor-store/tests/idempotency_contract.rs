@@ -88,22 +88,7 @@ mod cases {
     }
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $case() { super::cases::$case(&levqor_store::testing::TestDb::sqlite()); } )*
-        }
-        mod postgres {
-            $( #[test] fn $case() {
-                if let Some(db) = levqor_store::testing::TestDb::postgres(concat!("postgres::", stringify!($case))) {
-                    super::cases::$case(&db);
-                }
-            } )*
-        }
-    };
-}
-
-contract!(
+levqor_store::store_cases_on_both_backends!(
     begin_complete_replay,
     abandon_lets_a_retry_run,
     concurrent_first_requests_run_once,

@@ -125,22 +125,7 @@ mod cases {
     }
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $case() { super::cases::$case(&levqor_store::testing::TestDb::sqlite()); } )*
-        }
-        mod postgres {
-            $( #[test] fn $case() {
-                if let Some(db) = levqor_store::testing::TestDb::postgres(concat!("referrals::postgres::", stringify!($case))) {
-                    super::cases::$case(&db);
-                }
-            } )*
-        }
-    };
-}
-
-contract!(
+levqor_store::store_cases_on_both_backends!(
     code_for_is_stable_and_unique,
     concurrent_first_calls_get_one_code,
     find_code,
