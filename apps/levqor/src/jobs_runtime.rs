@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::ServeSettings;
 use crate::connectors::{ConnectorJob, Connectors};
 use crate::services::billing::BillingService;
+use crate::services::pipelines::PipelineJob;
 
 /// How often credit reservations that outlived their run are released.
 pub const RESERVATION_SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -22,8 +23,13 @@ pub const RESERVATION_SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// Intakes committed together at most.
 const MAX_BATCH: usize = 512;
 
-pub fn registry(settings: &ServeSettings, connectors: &Connectors) -> Result<WorkflowRegistry, String> {
+pub fn registry(
+    settings: &ServeSettings,
+    connectors: &Connectors,
+    pipelines: Arc<PipelineJob>,
+) -> Result<WorkflowRegistry, String> {
     let mut registry = WorkflowRegistry::new();
+    registry.register_prefix("pipeline:", pipelines).map_err(|e| e.to_string())?;
     registry.register(Arc::new(ConnectorJob::new(connectors.clone()))).map_err(|e| e.to_string())?;
     registry.register(Arc::new(Echo)).map_err(|e| e.to_string())?;
     let http =
@@ -125,7 +131,14 @@ impl JobsRuntime {
     ) -> Result<Self, String> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let connectors = Connectors::build(store, settings, secret)?;
-        let registry = Arc::new(registry(settings, &connectors)?);
+        let pipelines = Arc::new(PipelineJob::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            connectors.clone(),
+            crate::wiring::cost_rules(settings),
+            clock.clone(),
+        ));
+        let registry = Arc::new(registry(settings, &connectors, pipelines)?);
         let queue: Arc<dyn JobQueue> = Arc::new(store.clone());
         let shutdown = Shutdown::new();
         let targets = TargetPolicy { allow_private: settings.allow_private_targets };

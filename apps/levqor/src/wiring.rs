@@ -8,9 +8,12 @@ use levqor_core::{Clock, SystemClock};
 use levqor_store::{Store, StoreError, StoreOptions};
 
 use crate::config::{ServeSettings, StoreSettings};
+use crate::connectors::Connectors;
 use crate::jobs_runtime::JobsRuntime;
 use crate::services::billing::{BillingService, Ports};
+use crate::services::pipelines::PipelineService;
 use crate::state::AppState;
+use levqor_pipelines::{Catalogue, CostRules, Limits, OpenAiConfig, OpenAiPlanner, Planner, RulePlanner};
 
 /// Open the database and apply pending migrations.
 pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
@@ -43,7 +46,9 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     let secret = crate::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
     let billing = Arc::new(billing(&store, accounts.clone(), &settings)?);
     let jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
+    let pipelines = Arc::new(pipelines(&store, &jobs.connectors, &settings)?);
     let state = AppState {
+        pipelines,
         billing,
         registry: jobs.registry.clone(),
         connectors: jobs.connectors.clone(),
@@ -57,4 +62,36 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
         started: Instant::now(),
     };
     Ok((state, jobs))
+}
+
+/// What runs cost: `RUN_COST` per run plus one credit per `ai` step.
+pub fn cost_rules(settings: &ServeSettings) -> CostRules {
+    CostRules { run_cost: settings.billing.run_cost, ..CostRules::default() }
+}
+
+/// The pipelines use cases; the planner is OpenAI when `OPENAI_API_KEY` is set
+/// (falling back to the rules on any failure), the rules otherwise.
+pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSettings) -> Result<PipelineService, String> {
+    let catalogue = Catalogue::from_registry(&connectors.registry);
+    let limits = Limits::default();
+    let planner: Arc<dyn Planner> = match settings.openai_api_key.as_deref().filter(|k| !k.trim().is_empty()) {
+        Some(key) => {
+            let mut config = OpenAiConfig::new(key.trim());
+            config.base_url = settings.openai_base_url.trim_end_matches('/').to_owned();
+            config.model = settings.openai_model.clone();
+            Arc::new(
+                OpenAiPlanner::new(config, catalogue.clone(), limits)
+                    .map_err(|e| format!("cannot build the OpenAI planner: {e}"))?,
+            )
+        }
+        None => Arc::new(RulePlanner::new(catalogue.clone(), limits)),
+    };
+    Ok(PipelineService::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        planner,
+        catalogue,
+        cost_rules(settings),
+        Arc::new(SystemClock),
+    ))
 }

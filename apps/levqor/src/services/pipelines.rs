@@ -1,0 +1,380 @@
+//! Pipelines use cases: plan, store and version pipelines, start runs (with the
+//! credit reservation) and the `pipeline:<id>` workflow that executes them step
+//! by step through the connectors. Handlers call these and only map HTTP.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use levqor_billing::{BillingError, Ledger, ReservationId};
+use levqor_core::{Clock, Credits, Cursor, FieldProblem, Page, StorageError, UserId};
+use levqor_jobs::workflow::WorkflowFuture;
+use levqor_jobs::{IntakeRequest, JobContext, JobError, JobId, NewJob, Workflow};
+use levqor_pipelines::{
+    Catalogue, CostRules, DryRun, Limits, NewRun, Pipeline, PipelineId, PipelineStore, PipelinesError, Plan, PlanError,
+    Planner, PlannerKind, RunState, RunStatus, Step, StepFailure, StepRunner, StoredPipeline, StoredRun, Trigger,
+    dry_run, estimate_cost, execute_next, run_workflow, validate_document,
+};
+use levqor_store::Intake;
+use rand::RngCore;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::connectors::{Connectors, CredentialSource, RunError, run_action};
+use crate::jobs_runtime::IntakeWriter;
+
+/// How long a run's credits stay reserved before the sweeper returns them.
+pub const RESERVATION_TTL: TimeDelta = TimeDelta::hours(6);
+
+/// Why a pipelines use case refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Pipelines(#[from] PipelinesError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Billing(#[from] BillingError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn invalid(problems: Vec<FieldProblem>) -> PipelineError {
+    PipelineError::Pipelines(PipelinesError::Invalid(problems))
+}
+
+/// A stored pipeline and, for a new `webhook` pipeline, its secret URL (shown once).
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub stored: StoredPipeline,
+    pub webhook_url: Option<String>,
+    pub estimated_cost: Credits,
+}
+
+/// A planned and stored pipeline.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub created: Created,
+    pub planner: PlannerKind,
+    pub warnings: Vec<String>,
+}
+
+/// A queued run.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub job_id: JobId,
+    pub cost: Credits,
+}
+
+/// The hex SHA-256 of a webhook token, as stored.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The pipelines use cases over the store, the ledger and the planner.
+pub struct PipelineService {
+    store: Arc<dyn PipelineStore>,
+    ledger: Arc<dyn Ledger>,
+    planner: Arc<dyn Planner>,
+    catalogue: Catalogue,
+    limits: Limits,
+    rules: CostRules,
+    clock: Arc<dyn Clock>,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, PipelineError> + Send + 'static,
+) -> Result<T, PipelineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PipelineError::Storage(StorageError::Unavailable(format!("blocking task failed: {e}"))))?
+}
+
+impl PipelineService {
+    pub fn new(
+        store: Arc<dyn PipelineStore>,
+        ledger: Arc<dyn Ledger>,
+        planner: Arc<dyn Planner>,
+        catalogue: Catalogue,
+        rules: CostRules,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { store, ledger, planner, catalogue, limits: Limits::default(), rules, clock }
+    }
+
+    pub fn rules(&self) -> CostRules {
+        self.rules
+    }
+
+    /// Plain words → a validated, stored pipeline.
+    pub async fn plan(self: &Arc<Self>, owner: UserId, description: &str) -> Result<Planned, PipelineError> {
+        let description = levqor_pipelines::planner::check_description(description)?;
+        let Plan { pipeline, planner, warnings } = self.planner.plan(description).await?;
+        let svc = self.clone();
+        let created = blocking(move || svc.store_new(&owner, &pipeline)).await?;
+        Ok(Planned { created, planner, warnings })
+    }
+
+    /// Validates a pipeline document and stores it as version 1.
+    pub fn create(&self, owner: &UserId, doc: &Value) -> Result<Created, PipelineError> {
+        let pipeline = validate_document(doc, &self.catalogue, &self.limits).map_err(invalid)?;
+        self.store_new(owner, &pipeline)
+    }
+
+    fn store_new(&self, owner: &UserId, pipeline: &Pipeline) -> Result<Created, PipelineError> {
+        let token = (pipeline.trigger == Trigger::Webhook).then(|| {
+            let mut bytes = [0u8; 24];
+            rand::rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        });
+        let hash = token.as_deref().map(hash_token);
+        let stored = self.store.create(owner, pipeline, hash.as_deref(), self.clock.now())?;
+        let webhook_url = token.map(|t| format!("/hooks/{}/{t}", stored.id));
+        let estimated_cost = estimate_cost(&stored.pipeline, &self.rules);
+        Ok(Created { stored, webhook_url, estimated_cost })
+    }
+
+    pub fn list(
+        &self,
+        owner: &UserId,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<StoredPipeline>, PipelineError> {
+        Ok(self.store.list(owner, cursor, limit)?)
+    }
+
+    pub fn get(&self, owner: &UserId, id: &PipelineId) -> Result<StoredPipeline, PipelineError> {
+        Ok(self.store.get(owner, id)?)
+    }
+
+    /// Stores a new immutable version of the owner's pipeline.
+    pub fn update(&self, owner: &UserId, id: &PipelineId, doc: &Value) -> Result<StoredPipeline, PipelineError> {
+        self.store.get(owner, id)?;
+        let pipeline = validate_document(doc, &self.catalogue, &self.limits).map_err(invalid)?;
+        Ok(self.store.new_version(owner, id, &pipeline, self.clock.now())?)
+    }
+
+    pub fn delete(&self, owner: &UserId, id: &PipelineId) -> Result<(), PipelineError> {
+        Ok(self.store.delete(owner, id, self.clock.now())?)
+    }
+
+    pub fn estimate(&self, pipeline: &Pipeline) -> Credits {
+        estimate_cost(pipeline, &self.rules)
+    }
+
+    /// Validates the latest version, renders every step against `input` and
+    /// estimates the cost; calls nothing and charges nothing.
+    pub fn dry_run(&self, owner: &UserId, id: &PipelineId, input: &Value) -> Result<DryRun, PipelineError> {
+        let stored = self.store.get(owner, id)?;
+        Ok(dry_run(&stored.pipeline, input, &self.rules))
+    }
+
+    /// Queues a run of the latest version of the owner's pipeline: reserves the
+    /// estimated cost (`InsufficientCredits` before anything is queued), stores the
+    /// run pinned to the version, then enqueues the job. The three steps are
+    /// separate transactions: if storing the run or enqueueing fails, the
+    /// reservation is released again.
+    pub async fn start_run(
+        self: &Arc<Self>,
+        owner: UserId,
+        id: PipelineId,
+        input: Value,
+        intake: &IntakeWriter,
+        is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Started, PipelineError> {
+        let svc = self.clone();
+        let (o, i) = (owner.clone(), id.clone());
+        let stored = blocking(move || Ok(svc.store.get(&o, &i)?)).await?;
+        self.start_stored(stored, input, intake, is_known_workflow).await
+    }
+
+    async fn start_stored(
+        self: &Arc<Self>,
+        stored: StoredPipeline,
+        input: Value,
+        intake: &IntakeWriter,
+        is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Started, PipelineError> {
+        let cost = estimate_cost(&stored.pipeline, &self.rules);
+        let now = self.clock.now();
+        let request = IntakeRequest {
+            workflow: run_workflow(&stored.id),
+            payload: json!({"pipeline_id": stored.id.to_string(), "version": stored.version, "input": input}),
+            callback_url: None,
+            priority: None,
+            max_attempts: None,
+            timeout_s: None,
+            run_at: None,
+        };
+        let job = NewJob::from_intake(stored.owner.clone(), request, now, is_known_workflow).map_err(invalid)?;
+        let job_id = job.id.clone();
+        let svc = self.clone();
+        let run_stored = stored.clone();
+        let run_job = job_id.clone();
+        let reservation = blocking(move || {
+            let reason = format!("run of pipeline {}", run_stored.id);
+            let held = svc.ledger.reserve(&run_stored.owner, cost, &reason, RESERVATION_TTL, now)?;
+            let run = NewRun {
+                job_id: run_job,
+                pipeline_id: run_stored.id.clone(),
+                version: run_stored.version,
+                owner: run_stored.owner.clone(),
+                input,
+                state: RunState::new(&run_stored.pipeline),
+                reservation_id: Some(held.id.to_string()),
+                created_at: now,
+            };
+            if let Err(e) = svc.store.create_run(&run) {
+                let _ = svc.ledger.release(&held.id, now);
+                return Err(e.into());
+            }
+            Ok(held.id)
+        })
+        .await?;
+        if let Err(e) = intake.submit(Intake { job, recorded: None }).await {
+            let (svc, r) = (self.clone(), reservation);
+            let _ = blocking(move || Ok(svc.ledger.release(&r, svc.clock.now())?)).await;
+            return Err(e.into());
+        }
+        Ok(Started { job_id, cost })
+    }
+
+    /// `POST /hooks/{pipeline_id}/{token}`: a run of the pipeline with `input`,
+    /// if the token matches (compared in constant time). `NotFound` otherwise.
+    pub async fn webhook(
+        self: &Arc<Self>,
+        id: PipelineId,
+        token: String,
+        input: Value,
+        intake: &IntakeWriter,
+        is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Started, PipelineError> {
+        let svc = self.clone();
+        let (stored, hash) = blocking(move || Ok(svc.store.find_by_webhook(&id)?)).await?;
+        let given = hash_token(&token);
+        if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
+            return Err(PipelinesError::NotFound.into());
+        }
+        self.start_stored(stored, input, intake, is_known_workflow).await
+    }
+
+    /// The owner's run carried by job `job_id`.
+    pub fn get_run(&self, owner: &UserId, job_id: &JobId) -> Result<StoredRun, PipelineError> {
+        match self.store.get_run(job_id)? {
+            Some(run) if run.owner == *owner => Ok(run),
+            _ => Err(PipelinesError::NotFound.into()),
+        }
+    }
+}
+
+/// Runs steps through the connectors with the owner's stored connections.
+struct ConnectorSteps {
+    connectors: Connectors,
+    owner: UserId,
+}
+
+impl StepRunner for ConnectorSteps {
+    fn run<'a>(&'a self, step: &'a Step, params: Map<String, Value>) -> BoxFuture<'a, Result<Value, StepFailure>> {
+        async move {
+            let source = CredentialSource::Stored(None);
+            run_action(&self.connectors, &self.owner, &step.connector, &step.action, Value::Object(params), source)
+                .await
+                .map_err(|e| {
+                    let job = step_error(e);
+                    StepFailure::new(job.message, job.retryable)
+                })
+        }
+        .boxed()
+    }
+}
+
+fn step_error(e: RunError) -> JobError {
+    crate::connectors::job_error(e)
+}
+
+/// The `pipeline:<id>` workflow: executes the run the job carries, from where it
+/// stopped, storing the state after every step; settles the reservation with the
+/// actual cost on success.
+pub struct PipelineJob {
+    store: Arc<dyn PipelineStore>,
+    ledger: Arc<dyn Ledger>,
+    connectors: Connectors,
+    rules: CostRules,
+    clock: Arc<dyn Clock>,
+}
+
+impl PipelineJob {
+    pub fn new(
+        store: Arc<dyn PipelineStore>,
+        ledger: Arc<dyn Ledger>,
+        connectors: Connectors,
+        rules: CostRules,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { store, ledger, connectors, rules, clock }
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> JobError {
+    JobError::retryable(format!("storage: {e}"))
+}
+
+impl Workflow for PipelineJob {
+    fn name(&self) -> &str {
+        "pipeline:"
+    }
+
+    fn run(&self, ctx: JobContext) -> WorkflowFuture {
+        let (store, ledger, clock, rules) = (self.store.clone(), self.ledger.clone(), self.clock.clone(), self.rules);
+        let connectors = self.connectors.clone();
+        async move {
+            let (s, job) = (store.clone(), ctx.job_id.clone());
+            let loaded = tokio::task::spawn_blocking(move || {
+                let run = s.get_run(&job)?.ok_or(PipelinesError::NotFound)?;
+                let version = s.get_version(&run.pipeline_id, run.version)?;
+                Ok::<_, PipelinesError>((run, version))
+            })
+            .await
+            .map_err(storage)?;
+            let (run, version) = match loaded {
+                Ok(found) => found,
+                Err(PipelinesError::NotFound) => return Err(JobError::permanent("no run is recorded for this job")),
+                Err(e) => return Err(storage(e)),
+            };
+            let pipeline = version.pipeline;
+            let mut state = run.state.clone();
+            if state.status() == RunStatus::Failed {
+                state.resume();
+            }
+            let runner = ConnectorSteps { connectors, owner: run.owner.clone() };
+            while execute_next(&pipeline, &run.input, &mut state, &runner, clock.as_ref(), &rules).await.is_some() {
+                let (s, job, saved, now) = (store.clone(), ctx.job_id.clone(), state.clone(), clock.now());
+                tokio::task::spawn_blocking(move || s.save_state(&job, &saved, now))
+                    .await
+                    .map_err(storage)?
+                    .map_err(storage)?;
+            }
+            let outcome = levqor_pipelines::run::outcome(&state, Vec::new());
+            if outcome.status == RunStatus::Succeeded {
+                let cost = state.total_cost(&rules);
+                if let Some(id) = run.reservation_id.as_deref().and_then(|r| r.parse::<ReservationId>().ok()) {
+                    let now = clock.now();
+                    match tokio::task::spawn_blocking(move || ledger.settle(&id, cost, now)).await.map_err(storage)? {
+                        Ok(_) | Err(BillingError::ReservationNotHeld(_)) => {}
+                        Err(e) => return Err(storage(e)),
+                    }
+                }
+                let steps: Vec<Value> =
+                    state.steps.iter().map(|s| json!({"id": s.id, "status": s.status, "output": s.output})).collect();
+                return Ok(json!({"status": "succeeded", "cost": cost, "steps": steps}));
+            }
+            let step = outcome.failed_step.unwrap_or_default();
+            let error = state.steps.iter().find(|s| s.id == step).and_then(|s| s.error.clone()).unwrap_or_default();
+            let message = format!("step {step} failed: {error}");
+            Err(JobError { message, retryable: outcome.retryable })
+        }
+        .boxed()
+    }
+}
