@@ -405,7 +405,7 @@ pub async fn run(
         }));
     }
     let registry = state.registry.clone();
-    let started = state.pipelines.start_run(owner, id, input, &state.intake, &|w| registry.contains(w)).await?;
+    let started = state.pipelines.start_run(owner, id, input, &|w| registry.contains(w)).await?;
     if let Some(waker) = &state.waker {
         waker.wake();
     }
@@ -450,7 +450,7 @@ pub async fn hook(
     let id = pipeline_id(&id)?;
     let input = body.unwrap_or_else(|| json!({}));
     let registry = state.registry.clone();
-    let started = state.pipelines.webhook(id, token, input, &state.intake, &|w| registry.contains(w)).await?;
+    let started = state.pipelines.webhook(id, token, input, &|w| registry.contains(w)).await?;
     if let Some(waker) = &state.waker {
         waker.wake();
     }

@@ -16,14 +16,13 @@ use levqor_pipelines::{
     Planner, PlannerKind, RunState, RunStatus, Step, StepFailure, StepRunner, StoredPipeline, StoredRun, Trigger,
     dry_run, estimate_cost, execute_next, run_workflow, validate_document,
 };
-use levqor_store::Intake;
+use levqor_store::{StartRunError, Store};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::connectors::{Connectors, CredentialSource, RunError, run_action};
-use crate::jobs_runtime::IntakeWriter;
 
 /// How long a run's credits stay reserved before the sweeper returns them.
 pub const RESERVATION_TTL: TimeDelta = TimeDelta::hours(6);
@@ -73,10 +72,40 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Starts a run in one transaction: the credit reservation, the run record
+/// and the job (see [`Store::start_run`]).
+pub trait StartRun: Send + Sync {
+    fn start_run(
+        &self,
+        run: &NewRun,
+        job: &NewJob,
+        amount: Credits,
+        reason: &str,
+        ttl: TimeDelta,
+    ) -> Result<ReservationId, PipelineError>;
+}
+
+impl StartRun for Store {
+    fn start_run(
+        &self,
+        run: &NewRun,
+        job: &NewJob,
+        amount: Credits,
+        reason: &str,
+        ttl: TimeDelta,
+    ) -> Result<ReservationId, PipelineError> {
+        match Store::start_run(self, run, job, amount, reason, ttl) {
+            Ok(reservation) => Ok(reservation.id),
+            Err(StartRunError::Billing(e)) => Err(e.into()),
+            Err(StartRunError::Pipelines(e)) => Err(e.into()),
+        }
+    }
+}
+
 /// The pipelines use cases over the store, the ledger and the planner.
 pub struct PipelineService {
     store: Arc<dyn PipelineStore>,
-    ledger: Arc<dyn Ledger>,
+    starter: Arc<dyn StartRun>,
     planner: Arc<dyn Planner>,
     catalogue: Catalogue,
     limits: Limits,
@@ -95,13 +124,13 @@ async fn blocking<T: Send + 'static>(
 impl PipelineService {
     pub fn new(
         store: Arc<dyn PipelineStore>,
-        ledger: Arc<dyn Ledger>,
+        starter: Arc<dyn StartRun>,
         planner: Arc<dyn Planner>,
         catalogue: Catalogue,
         rules: CostRules,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, ledger, planner, catalogue, limits: Limits::default(), rules, clock }
+        Self { store, starter, planner, catalogue, limits: Limits::default(), rules, clock }
     }
 
     pub fn rules(&self) -> CostRules {
@@ -173,28 +202,24 @@ impl PipelineService {
 
     /// Queues a run of the latest version of the owner's pipeline: reserves the
     /// estimated cost (`InsufficientCredits` before anything is queued), stores the
-    /// run pinned to the version, then enqueues the job. The three steps are
-    /// separate transactions: if storing the run or enqueueing fails, the
-    /// reservation is released again.
+    /// run pinned to the version and enqueues the job, in one transaction.
     pub async fn start_run(
         self: &Arc<Self>,
         owner: UserId,
         id: PipelineId,
         input: Value,
-        intake: &IntakeWriter,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Started, PipelineError> {
         let svc = self.clone();
         let (o, i) = (owner.clone(), id.clone());
         let stored = blocking(move || Ok(svc.store.get(&o, &i)?)).await?;
-        self.start_stored(stored, input, intake, is_known_workflow).await
+        self.start_stored(stored, input, is_known_workflow).await
     }
 
     async fn start_stored(
         self: &Arc<Self>,
         stored: StoredPipeline,
         input: Value,
-        intake: &IntakeWriter,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Started, PipelineError> {
         let cost = estimate_cost(&stored.pipeline, &self.rules);
@@ -210,34 +235,19 @@ impl PipelineService {
         };
         let job = NewJob::from_intake(stored.owner.clone(), request, now, is_known_workflow).map_err(invalid)?;
         let job_id = job.id.clone();
-        let svc = self.clone();
-        let run_stored = stored.clone();
-        let run_job = job_id.clone();
-        let reservation = blocking(move || {
-            let reason = format!("run of pipeline {}", run_stored.id);
-            let held = svc.ledger.reserve(&run_stored.owner, cost, &reason, RESERVATION_TTL, now)?;
-            let run = NewRun {
-                job_id: run_job,
-                pipeline_id: run_stored.id.clone(),
-                version: run_stored.version,
-                owner: run_stored.owner.clone(),
-                input,
-                state: RunState::new(&run_stored.pipeline),
-                reservation_id: Some(held.id.to_string()),
-                created_at: now,
-            };
-            if let Err(e) = svc.store.create_run(&run) {
-                let _ = svc.ledger.release(&held.id, now);
-                return Err(e.into());
-            }
-            Ok(held.id)
-        })
-        .await?;
-        if let Err(e) = intake.submit(Intake { job, recorded: None }).await {
-            let (svc, r) = (self.clone(), reservation);
-            let _ = blocking(move || Ok(svc.ledger.release(&r, svc.clock.now())?)).await;
-            return Err(e.into());
-        }
+        let run = NewRun {
+            job_id: job_id.clone(),
+            pipeline_id: stored.id.clone(),
+            version: stored.version,
+            owner: stored.owner.clone(),
+            input,
+            state: RunState::new(&stored.pipeline),
+            reservation_id: None,
+            created_at: now,
+        };
+        let reason = format!("run of pipeline {}", stored.id);
+        let starter = self.starter.clone();
+        blocking(move || starter.start_run(&run, &job, cost, &reason, RESERVATION_TTL)).await?;
         Ok(Started { job_id, cost })
     }
 
@@ -248,7 +258,6 @@ impl PipelineService {
         id: PipelineId,
         token: String,
         input: Value,
-        intake: &IntakeWriter,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Started, PipelineError> {
         let svc = self.clone();
@@ -257,7 +266,7 @@ impl PipelineService {
         if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
             return Err(PipelinesError::NotFound.into());
         }
-        self.start_stored(stored, input, intake, is_known_workflow).await
+        self.start_stored(stored, input, is_known_workflow).await
     }
 
     /// The owner's run carried by job `job_id`.
