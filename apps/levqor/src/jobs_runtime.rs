@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use levqor_core::{Clock, StorageError, SystemClock};
 use levqor_jobs::{
-    CallbackConfig, CallbackSender, Echo, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown, Sweeper,
-    SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
+    CallbackConfig, CallbackSender, Echo, FinishedHook, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown,
+    Sweeper, SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
 };
 use levqor_store::{Intake, Store};
 use tokio::sync::{mpsc, oneshot};
@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::ServeSettings;
 use crate::connectors::{ConnectorJob, Connectors};
 use crate::services::billing::BillingService;
-use crate::services::pipelines::PipelineJob;
+use crate::services::pipelines::{PipelineJob, release_hook};
 
 /// How often credit reservations that outlived their run are released.
 pub const RESERVATION_SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -145,6 +145,7 @@ impl JobsRuntime {
         let callbacks = CallbackSender::new(CallbackConfig::new(secret.to_vec(), targets), clock.clone())
             .map_err(|e| e.to_string())?;
 
+        let release = release_hook(Arc::new(store.clone()), Arc::new(store.clone()), clock.clone(), log.clone());
         let pool = (settings.workers > 0).then(|| {
             let config = WorkerConfig {
                 concurrency: settings.workers,
@@ -152,7 +153,7 @@ impl JobsRuntime {
                 per_owner_limit: Some(settings.owner_limit()),
                 lease: Duration::from_secs(settings.lease_s),
                 heartbeat_every: Duration::from_secs(settings.lease_s).div_f64(3.0),
-                on_finished: Some(callbacks.hook()),
+                on_finished: Some(both(callbacks.hook(), release.clone())),
                 ..WorkerConfig::default()
             };
             WorkerPool::start(queue.clone(), registry.clone(), config, clock.clone(), shutdown.clone())
@@ -223,5 +224,13 @@ fn sweep_reservations(
                 () = shutdown.wait() => break,
             }
         }
+    })
+}
+
+/// Calls `first`, then `second`, for every finished job.
+fn both(first: FinishedHook, second: FinishedHook) -> FinishedHook {
+    Arc::new(move |job: &Job| {
+        first(job);
+        second(job);
     })
 }

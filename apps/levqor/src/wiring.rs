@@ -89,6 +89,7 @@ pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSetting
     Ok(PipelineService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
+        Arc::new(store.clone()),
         planner,
         catalogue,
         cost_rules(settings),

@@ -255,7 +255,11 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
     let id = job_id(&id)?;
-    let job = web::block(move || state.store.cancel(&owner, &id, SystemClock.now())).await??;
+    let st = state.clone();
+    let job = web::block(move || st.store.cancel(&owner, &id, SystemClock.now())).await??;
+    // A cancelled pipeline run gives its reserved credits back now.
+    let (svc, ended) = (state.pipelines.clone(), job.clone());
+    web::block(move || svc.job_ended(&ended)).await??;
     Ok(HttpResponse::Ok().json(JobStatus::from(job)))
 }
 

@@ -106,6 +106,7 @@ impl StartRun for Store {
 pub struct PipelineService {
     store: Arc<dyn PipelineStore>,
     starter: Arc<dyn StartRun>,
+    ledger: Arc<dyn Ledger>,
     planner: Arc<dyn Planner>,
     catalogue: Catalogue,
     limits: Limits,
@@ -125,12 +126,13 @@ impl PipelineService {
     pub fn new(
         store: Arc<dyn PipelineStore>,
         starter: Arc<dyn StartRun>,
+        ledger: Arc<dyn Ledger>,
         planner: Arc<dyn Planner>,
         catalogue: Catalogue,
         rules: CostRules,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, starter, planner, catalogue, limits: Limits::default(), rules, clock }
+        Self { store, starter, ledger, planner, catalogue, limits: Limits::default(), rules, clock }
     }
 
     pub fn rules(&self) -> CostRules {
@@ -269,6 +271,12 @@ impl PipelineService {
         self.start_stored(stored, input, is_known_workflow).await
     }
 
+    /// After a job ended (e.g. cancelled through the API): releases the run's
+    /// reservation if it will not run again.
+    pub fn job_ended(&self, job: &levqor_jobs::Job) -> Result<bool, PipelineError> {
+        release_ended_run(self.store.as_ref(), self.ledger.as_ref(), job, self.clock.now())
+    }
+
     /// The owner's run carried by job `job_id`.
     pub fn get_run(&self, owner: &UserId, job_id: &JobId) -> Result<StoredRun, PipelineError> {
         match self.store.get_run(job_id)? {
@@ -276,6 +284,52 @@ impl PipelineService {
             _ => Err(PipelinesError::NotFound.into()),
         }
     }
+}
+
+/// Returns the credits a run still holds once its job ended without success
+/// (`dead` or `cancelled`); a later manual retry reserves again. Anything else,
+/// and a job that carries no run, is left alone. Blocking.
+pub fn release_ended_run(
+    store: &dyn PipelineStore,
+    ledger: &dyn Ledger,
+    job: &levqor_jobs::Job,
+    now: levqor_core::Timestamp,
+) -> Result<bool, PipelineError> {
+    use levqor_jobs::JobState;
+    if !job.workflow.starts_with("pipeline:") || !matches!(job.state, JobState::Dead | JobState::Cancelled) {
+        return Ok(false);
+    }
+    let Some(run) = store.get_run(&job.id)? else { return Ok(false) };
+    let Some(id) = run.reservation_id.as_deref().and_then(|r| r.parse::<ReservationId>().ok()) else {
+        return Ok(false);
+    };
+    match ledger.release(&id, now) {
+        Ok(_) => Ok(true),
+        Err(BillingError::ReservationNotHeld(_) | BillingError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A finished-job hook (`WorkerConfig::on_finished`) that releases the
+/// reservation of a pipeline run whose job ended `dead`, instead of holding the
+/// credits until the sweeper sees the reservation expire.
+pub fn release_hook(
+    store: Arc<dyn PipelineStore>,
+    ledger: Arc<dyn Ledger>,
+    clock: Arc<dyn Clock>,
+    log: slog::Logger,
+) -> levqor_jobs::FinishedHook {
+    Arc::new(move |job: &levqor_jobs::Job| {
+        if !job.workflow.starts_with("pipeline:") || job.state != levqor_jobs::JobState::Dead {
+            return;
+        }
+        let (store, ledger, job, now, log) = (store.clone(), ledger.clone(), job.clone(), clock.now(), log.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = release_ended_run(store.as_ref(), ledger.as_ref(), &job, now) {
+                slog::warn!(log, "could not release the credits of a dead run"; "job_id" => %job.id, "error" => %e);
+            }
+        });
+    })
 }
 
 /// Runs steps through the connectors with the owner's stored connections.
@@ -357,6 +411,29 @@ impl Workflow for PipelineJob {
             if state.status() == RunStatus::Failed {
                 state.resume();
             }
+            // The run's reservation, or (after it was released: a retry of a dead
+            // or cancelled run) a fresh one for this attempt only.
+            let recorded = run.reservation_id.as_deref().and_then(|r| r.parse::<ReservationId>().ok());
+            let (l, owner, now) = (ledger.clone(), run.owner.clone(), clock.now());
+            let estimate = levqor_pipelines::estimate_cost(&pipeline, &rules);
+            let reason = format!("run of pipeline {}", run.pipeline_id);
+            let held = tokio::task::spawn_blocking(move || {
+                if let Some(id) = recorded
+                    && l.reservation(&id)?.is_some_and(|r| r.state == levqor_billing::ReservationState::Held)
+                {
+                    return Ok((id, false));
+                }
+                l.reserve(&owner, estimate, &reason, RESERVATION_TTL, now).map(|r| (r.id, true))
+            })
+            .await
+            .map_err(storage)?;
+            let (reservation, fresh) = match held {
+                Ok(held) => held,
+                Err(e @ BillingError::InsufficientCredits { .. }) => {
+                    return Err(JobError::permanent(format!("insufficient_credits: {e}")));
+                }
+                Err(e) => return Err(storage(e)),
+            };
             let runner = ConnectorSteps { connectors, owner: run.owner.clone() };
             while execute_next(&pipeline, &run.input, &mut state, &runner, clock.as_ref(), &rules).await.is_some() {
                 let (s, job, saved, now) = (store.clone(), ctx.job_id.clone(), state.clone(), clock.now());
@@ -366,23 +443,25 @@ impl Workflow for PipelineJob {
                     .map_err(storage)?;
             }
             let outcome = levqor_pipelines::run::outcome(&state, Vec::new());
-            if outcome.status == RunStatus::Succeeded {
-                let cost = state.total_cost(&rules);
-                if let Some(id) = run.reservation_id.as_deref().and_then(|r| r.parse::<ReservationId>().ok()) {
-                    let now = clock.now();
-                    match tokio::task::spawn_blocking(move || ledger.settle(&id, cost, now)).await.map_err(storage)? {
-                        Ok(_) | Err(BillingError::ReservationNotHeld(_)) => {}
-                        Err(e) => return Err(storage(e)),
-                    }
+            if outcome.status != RunStatus::Succeeded {
+                if fresh {
+                    // Only this attempt knows the fresh reservation: give it back now.
+                    let (l, now) = (ledger.clone(), clock.now());
+                    let _ = tokio::task::spawn_blocking(move || l.release(&reservation, now)).await;
                 }
-                let steps: Vec<Value> =
-                    state.steps.iter().map(|s| json!({"id": s.id, "status": s.status, "output": s.output})).collect();
-                return Ok(json!({"status": "succeeded", "cost": cost, "steps": steps}));
+                let step = outcome.failed_step.unwrap_or_default();
+                let error = state.steps.iter().find(|s| s.id == step).and_then(|s| s.error.clone()).unwrap_or_default();
+                return Err(JobError { message: format!("step {step} failed: {error}"), retryable: outcome.retryable });
             }
-            let step = outcome.failed_step.unwrap_or_default();
-            let error = state.steps.iter().find(|s| s.id == step).and_then(|s| s.error.clone()).unwrap_or_default();
-            let message = format!("step {step} failed: {error}");
-            Err(JobError { message, retryable: outcome.retryable })
+            let cost = state.total_cost(&rules);
+            let now = clock.now();
+            match tokio::task::spawn_blocking(move || ledger.settle(&reservation, cost, now)).await.map_err(storage)? {
+                Ok(_) | Err(BillingError::ReservationNotHeld(_)) => {}
+                Err(e) => return Err(storage(e)),
+            }
+            let steps: Vec<Value> =
+                state.steps.iter().map(|s| json!({"id": s.id, "status": s.status, "output": s.output})).collect();
+            Ok(json!({"status": "succeeded", "cost": cost, "steps": steps}))
         }
         .boxed()
     }

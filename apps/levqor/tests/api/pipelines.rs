@@ -288,6 +288,16 @@ async fn retry_resumes_at_the_failed_step(b: Backend) {
     assert_eq!(run.body["steps"][0]["status"], "succeeded");
     assert_eq!(run.body["steps"][1]["status"], "failed");
     assert!(run.body["steps"][1]["error"].as_str().unwrap().contains("channel_not_found"), "{:?}", run.body);
+    // The dead run's reservation is released: nothing is held any more.
+    let mut held_back = balance(&app, &key).await;
+    for _ in 0..100 {
+        if held_back == before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        held_back = balance(&app, &key).await;
+    }
+    assert_eq!(held_back, before, "the dead run's credits came back");
 
     let r = app.post(&format!("/api/v1/jobs/{job}/retry"), Some(&key), &json!({})).await;
     assert!(r.status == 200 || r.status == 202, "{:?}", r.body);
@@ -301,6 +311,33 @@ async fn retry_resumes_at_the_failed_step(b: Backend) {
     assert_eq!(before - balance(&app, &key).await, 1, "billed once");
 }
 
+async fn cancelled_run_returns_credits(b: Backend) {
+    let (slack, notion) = (fake_slack(0).await, fake_notion().await);
+    let (sb, nb) = (format!("{}/api", slack.base()), notion.base());
+    let Some(app) = TestApp::spawn(b, move |s| {
+        s.slack_api_base = sb;
+        s.notion_api_base = nb;
+        s.workers = 0;
+        s.billing.run_cost = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, key) = app.new_user("cancel@example.com").await;
+    let id = app.post("/api/v1/pipelines", Some(&key), &document()).await.body["id"].as_str().unwrap().to_owned();
+    let before = balance(&app, &key).await;
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let job = r.body["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(balance(&app, &key).await, before - 3, "the estimate is held while queued");
+    let c = app.post(&format!("/api/v1/jobs/{job}/cancel"), Some(&key), &json!({})).await;
+    assert_eq!(c.status, 200, "{:?}", c.body);
+    assert_eq!(c.body["status"], "cancelled");
+    assert_eq!(balance(&app, &key).await, before, "cancelling returns the held credits");
+    assert_eq!(slack.count() + notion.count(), 0);
+}
+
 crate::on_both_backends!(
     plan_offline_stores_a_readable_pipeline,
     crud_versions_and_owner_isolation,
@@ -309,4 +346,5 @@ crate::on_both_backends!(
     dry_run_calls_nothing,
     webhook_trigger_enqueues_a_run,
     retry_resumes_at_the_failed_step,
+    cancelled_run_returns_credits,
 );
