@@ -15,10 +15,16 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::ServeSettings;
 use crate::connectors::{ConnectorJob, Connectors};
 use crate::services::billing::BillingService;
-use crate::services::pipelines::{PipelineJob, release_hook};
+use crate::services::pipelines::{PipelineJob, PipelineService, release_hook};
 
 /// How often credit reservations that outlived their run are released.
 pub const RESERVATION_SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// How often `schedule` pipelines are checked, and the span of cron ticks each
+/// check fires (longer than the period, so a slow check misses none; the claims
+/// make the overlap harmless).
+const SCHEDULE_EVERY: Duration = Duration::from_secs(20);
+const SCHEDULE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Intakes committed together at most.
 const MAX_BATCH: usize = 512;
@@ -168,6 +174,43 @@ impl JobsRuntime {
         background.push(sweep_reservations(billing, RESERVATION_SWEEP_EVERY, shutdown.clone(), log));
         let intake = IntakeWriter::start(store.clone(), clock, waker.clone());
         Ok(Self { registry, connectors, waker, intake, shutdown, pool, background })
+    }
+
+    /// Fires `schedule` pipelines on their cron from this process (when it runs
+    /// workers); instances share the once-per-tick claims, so each tick starts
+    /// one run whatever the number of processes.
+    pub fn start_scheduler(&mut self, pipelines: Arc<PipelineService>, log: slog::Logger) {
+        if self.pool.is_none() {
+            return;
+        }
+        let (registry, shutdown) = (self.registry.clone(), self.shutdown.clone());
+        self.background.push(tokio::spawn(async move {
+            let mut purged_at = SystemClock.now();
+            loop {
+                let now = SystemClock.now();
+                let known = |w: &str| registry.contains(w);
+                match pipelines.fire_schedules(now, SCHEDULE_WINDOW, &known).await {
+                    Ok((started, problems)) => {
+                        if !started.is_empty() {
+                            slog::info!(log, "scheduled pipeline runs started"; "count" => started.len());
+                        }
+                        for problem in problems {
+                            slog::warn!(log, "a scheduled pipeline run did not start"; "problem" => problem);
+                        }
+                    }
+                    Err(e) => slog::warn!(log, "the pipeline scheduler failed"; "error" => %e),
+                }
+                if now - purged_at > chrono::TimeDelta::hours(1) {
+                    purged_at = now;
+                    let p = pipelines.clone();
+                    let _ = tokio::task::spawn_blocking(move || p.purge_ticks(now - chrono::TimeDelta::days(2))).await;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(SCHEDULE_EVERY) => {}
+                    () = shutdown.wait() => break,
+                }
+            }
+        }));
     }
 
     /// Stop claiming, let running jobs finish (or release them), stop the rest.

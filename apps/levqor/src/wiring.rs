@@ -45,8 +45,9 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     let accounts = accounts(&store, AdminKeys::new(settings.admin_keys()));
     let secret = crate::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
     let billing = Arc::new(billing(&store, accounts.clone(), &settings)?);
-    let jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
+    let mut jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
     let pipelines = Arc::new(pipelines(&store, &jobs.connectors, &settings)?);
+    jobs.start_scheduler(pipelines.clone(), log.clone());
     let state = AppState {
         pipelines,
         billing,

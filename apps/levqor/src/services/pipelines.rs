@@ -271,6 +271,55 @@ impl PipelineService {
         self.start_stored(stored, input, is_known_workflow).await
     }
 
+    /// Starts one run of every `schedule` pipeline whose cron fired in
+    /// `(now - window, now]`, exactly once per pipeline and tick across every
+    /// instance (the tick is claimed first; a claimed tick whose run cannot
+    /// start, e.g. for want of credits, is not tried again). The run's input is
+    /// `{"trigger": "schedule", "scheduled_at": <tick>}`. Returns the runs
+    /// started and the problems met, per pipeline.
+    pub async fn fire_schedules(
+        self: &Arc<Self>,
+        now: levqor_core::Timestamp,
+        window: TimeDelta,
+        is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<(Vec<Started>, Vec<String>), PipelineError> {
+        let svc = self.clone();
+        let (due, mut problems) = blocking(move || {
+            let (mut due, mut problems) = (Vec::new(), Vec::new());
+            for p in svc.store.scheduled()? {
+                let Some(tick) = levqor_pipelines::schedule::next_after(&p.cron, &(now - window)) else { continue };
+                if tick > now {
+                    continue;
+                }
+                match svc.store.claim_tick(&p.id, tick, now) {
+                    Ok(true) => match svc.store.get_version(&p.id, p.version) {
+                        Ok(stored) => due.push((stored, tick)),
+                        Err(e) => problems.push(format!("pipeline {}: {e}", p.id)),
+                    },
+                    Ok(false) => {}
+                    Err(e) => problems.push(format!("pipeline {}: {e}", p.id)),
+                }
+            }
+            Ok((due, problems))
+        })
+        .await?;
+        let mut started = Vec::new();
+        for (stored, tick) in due {
+            let id = stored.id.clone();
+            let input = json!({"trigger": "schedule", "scheduled_at": tick});
+            match self.start_stored(stored, input, is_known_workflow).await {
+                Ok(run) => started.push(run),
+                Err(e) => problems.push(format!("pipeline {id}: {e}")),
+            }
+        }
+        Ok((started, problems))
+    }
+
+    /// Forgets schedule claims older than `before`.
+    pub fn purge_ticks(&self, before: levqor_core::Timestamp) -> Result<u64, PipelineError> {
+        Ok(self.store.purge_ticks(before)?)
+    }
+
     /// After a job ended (e.g. cancelled through the API): releases the run's
     /// reservation if it will not run again.
     pub fn job_ended(&self, job: &levqor_jobs::Job) -> Result<bool, PipelineError> {
@@ -464,5 +513,84 @@ impl Workflow for PipelineJob {
             Ok(json!({"status": "succeeded", "cost": cost, "steps": steps}))
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use chrono::{TimeZone, Utc};
+    use levqor_accounts::{ProfileChanges, UserRepo};
+    use levqor_connectors::{ConnectorConfig, ConnectorRegistry};
+    use levqor_core::{Email, SystemClock, Timestamp};
+    use levqor_jobs::JobQueue;
+    use levqor_pipelines::{RulePlanner, RunRepo};
+    use levqor_store::testing::TestDb;
+
+    use super::*;
+
+    fn service(store: &Store) -> Arc<PipelineService> {
+        let registry = ConnectorRegistry::with_defaults(&ConnectorConfig::default()).unwrap();
+        let catalogue = Catalogue::from_registry(&registry);
+        Arc::new(PipelineService::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(RulePlanner::new(catalogue.clone(), Limits::default())),
+            catalogue,
+            CostRules::default(),
+            Arc::new(SystemClock),
+        ))
+    }
+
+    fn user_with_credits(store: &Store, credits: i64) -> UserId {
+        let email = Email::parse("scheduled@example.com").unwrap();
+        let (user, _) = store
+            .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()))
+            .unwrap();
+        store.adjust(&user.id, Credits::new(credits), "test", Utc::now()).unwrap();
+        user.id
+    }
+
+    fn at(h: u32, m: u32, s: u32) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 11, 26, h, m, s).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn each_tick_fires_once_across_instances_sqlite() {
+        ticks_once(TestDb::sqlite()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn each_tick_fires_once_across_instances_postgres() {
+        if let Some(db) = TestDb::postgres("levqor::services::pipelines::each_tick_fires_once") {
+            ticks_once(db).await;
+        }
+    }
+
+    async fn ticks_once(db: TestDb) {
+        let other_store = Store::open(db.url(), &levqor_store::StoreOptions::default()).unwrap();
+        let (one, two) = (service(&db.store), service(&other_store));
+        let owner = user_with_credits(&db.store, 10);
+        let doc = json!({"description": "every minute", "trigger": "schedule", "schedule": "* * * * *",
+            "actions": [{"type": "sendSlack", "connector": "slack", "params": {"channel": "#a", "message": "tick"}}]});
+        let created = one.create(&owner, &doc).unwrap();
+        let known = |_: &str| true;
+        let window = TimeDelta::seconds(60);
+
+        let (started, problems) = one.fire_schedules(at(12, 0, 30), window, &known).await.unwrap();
+        assert_eq!((started.len(), problems.len()), (1, 0), "{problems:?}");
+        let job = JobQueue::get(&db.store, &started[0].job_id).unwrap().unwrap();
+        assert_eq!(job.workflow, format!("pipeline:{}", created.stored.id));
+        let run = db.store.get_run(&started[0].job_id).unwrap().unwrap();
+        assert_eq!(run.input["trigger"], "schedule");
+
+        // The same tick, again and from another instance: nothing more.
+        assert!(one.fire_schedules(at(12, 0, 40), window, &known).await.unwrap().0.is_empty());
+        assert!(two.fire_schedules(at(12, 0, 50), window, &known).await.unwrap().0.is_empty());
+        // The next tick fires once, on whichever instance sees it first.
+        assert_eq!(two.fire_schedules(at(12, 1, 5), window, &known).await.unwrap().0.len(), 1);
+        assert!(one.fire_schedules(at(12, 1, 6), window, &known).await.unwrap().0.is_empty());
+        assert_eq!(db.store.balance(&owner).unwrap(), Credits::new(8), "two runs reserved");
     }
 }
