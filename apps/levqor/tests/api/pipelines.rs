@@ -119,6 +119,51 @@ async fn plan_offline_stores_a_readable_pipeline(b: Backend) {
     assert!(s.body.is_object() && s.body.get("properties").is_some(), "{:?}", s.body);
 }
 
+/// A fake OpenAI chat-completions endpoint: answers `status` (200: `content`).
+async fn fake_openai(status: u16, content: Value) -> FakeServer {
+    FakeServer::start(move |_, _| {
+        if status != 200 {
+            return FakeReply::json(status, json!({"error": {"message": "boom", "type": "server_error"}}));
+        }
+        FakeReply::json(
+            200,
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": content.to_string()}}]}),
+        )
+    })
+    .await
+}
+
+async fn plan_with_openai_and_its_fallback(b: Backend) {
+    for (status, expected, warned) in [(200, "openai", false), (500, "rules", true)] {
+        let openai = fake_openai(status, document()).await;
+        let base = format!("{}/v1", openai.base());
+        let Some(app) = TestApp::spawn(b, move |s| {
+            s.openai_api_key = Some("sk-test-key".into());
+            s.openai_base_url = base;
+        })
+        .await
+        else {
+            return;
+        };
+        let (_, key) = app.new_user("ai-planner@example.com").await;
+        let r = app.post("/api/v1/plan", Some(&key), &json!({"description": CONTACT})).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        assert_eq!(r.body["planner"], expected, "{:?}", r.body);
+        assert_eq!(!r.body["warnings"].as_array().unwrap().is_empty(), warned, "{:?}", r.body);
+        let connectors = connectors_of(&r.body["pipeline"]);
+        assert!(connectors.contains(&"notion".to_owned()) && connectors.contains(&"slack".to_owned()));
+        let sent = openai.requests();
+        assert!(!sent.is_empty());
+        assert_eq!(sent[0].path_only(), "/v1/chat/completions");
+        assert_eq!(sent[0].header("authorization"), Some("Bearer sk-test-key"));
+        assert_eq!(sent[0].json()["messages"][1]["content"], CONTACT);
+        let id = r.body["pipeline"]["id"].as_str().unwrap();
+        assert_eq!(app.get(&format!("/api/v1/pipelines/{id}"), Some(&key)).await.status, 200);
+    }
+}
+
 async fn crud_versions_and_owner_isolation(b: Backend) {
     let (slack, notion) = (fake_slack(0).await, fake_notion().await);
     let Some(app) = spawn(b, &slack, &notion, 1).await else { return };
@@ -340,6 +385,7 @@ async fn cancelled_run_returns_credits(b: Backend) {
 
 crate::on_both_backends!(
     plan_offline_stores_a_readable_pipeline,
+    plan_with_openai_and_its_fallback,
     crud_versions_and_owner_isolation,
     run_end_to_end_bills_once,
     insufficient_credits_enqueue_nothing,
