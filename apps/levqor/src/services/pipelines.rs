@@ -235,7 +235,15 @@ impl PipelineService {
             timeout_s: None,
             run_at: None,
         };
-        let job = NewJob::from_intake(stored.owner.clone(), request, now, is_known_workflow).map_err(invalid)?;
+        let job = NewJob::from_intake(stored.owner.clone(), request, now, is_known_workflow).map_err(|problems| {
+            // The input is the only part of the payload a caller controls.
+            invalid(
+                problems
+                    .into_iter()
+                    .map(|p| if p.field == "payload" { FieldProblem::new("input", p.problem) } else { p })
+                    .collect(),
+            )
+        })?;
         let job_id = job.id.clone();
         let run = NewRun {
             job_id: job_id.clone(),

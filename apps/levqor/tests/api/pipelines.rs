@@ -270,6 +270,12 @@ async fn insufficient_credits_enqueue_nothing(b: Backend) {
     let before = balance(&app, &key).await;
     let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
     r.assert_error(402, "insufficient_credits");
+    let big = "x".repeat(300 * 1024);
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": big}})).await;
+    assert!(r.status == 400 || r.status == 413, "{:?}", r.status);
+    if r.status == 400 {
+        assert_eq!(r.problem_field(), "input");
+    }
     assert_eq!(app.get("/api/v1/jobs", Some(&key)).await.body["jobs"], json!([]));
     assert_eq!(balance(&app, &key).await, before);
     assert_eq!(slack.count() + notion.count(), 0);
