@@ -159,6 +159,14 @@ pub struct BillingSettings {
     #[arg(long, env = "RUN_COST", value_name = "RUN_COST", default_value_t = 1, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
     pub run_cost: i64,
 
+    /// Credits each `ai` step of a pipeline run costs, on top of RUN_COST.
+    #[arg(long, env = "AI_STEP_COST", value_name = "AI_STEP_COST", default_value_t = 1, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub ai_step_cost: i64,
+
+    /// The most one pipeline run may cost; a run estimated above it is refused (400).
+    #[arg(long, env = "MAX_RUN_COST", value_name = "MAX_RUN_COST", default_value_t = 100, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub max_run_cost: i64,
+
     /// Credits a referrer gets per rewarded sign-up.
     #[arg(long, env = "REFERRAL_CREDITS", value_name = "REFERRAL_CREDITS", default_value_t = 20, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
     pub referral_credits: i64,
@@ -206,6 +214,8 @@ impl Default for BillingSettings {
         Self {
             free_credits: 50,
             run_cost: 1,
+            ai_step_cost: 1,
+            max_run_cost: 100,
             referral_credits: 20,
             stripe_secret_key: None,
             stripe_webhook_secret: None,
@@ -225,6 +235,8 @@ impl std::fmt::Debug for BillingSettings {
         f.debug_struct("BillingSettings")
             .field("free_credits", &self.free_credits)
             .field("run_cost", &self.run_cost)
+            .field("ai_step_cost", &self.ai_step_cost)
+            .field("max_run_cost", &self.max_run_cost)
             .field("referral_credits", &self.referral_credits)
             .field("stripe_secret_key", &set(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &set(&self.stripe_webhook_secret))

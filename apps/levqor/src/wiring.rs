@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use levqor_accounts::{AccountService, AdminKeys};
-use levqor_core::{Clock, SystemClock};
+use levqor_core::{Clock, Credits, SystemClock};
 use levqor_store::{Store, StoreError, StoreOptions};
 
 use crate::config::{ServeSettings, StoreSettings};
@@ -65,9 +65,9 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     Ok((state, jobs))
 }
 
-/// What runs cost: `RUN_COST` per run plus one credit per `ai` step.
+/// What runs cost: `RUN_COST` per run plus `AI_STEP_COST` per `ai` step.
 pub fn cost_rules(settings: &ServeSettings) -> CostRules {
-    CostRules { run_cost: settings.billing.run_cost, ..CostRules::default() }
+    CostRules { run_cost: settings.billing.run_cost, ai_step_cost: settings.billing.ai_step_cost }
 }
 
 /// The pipelines use cases; the planner is OpenAI when `OPENAI_API_KEY` is set
@@ -95,5 +95,6 @@ pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSetting
         catalogue,
         cost_rules(settings),
         Arc::new(SystemClock),
-    ))
+    )
+    .with_max_run_cost(Credits::new(settings.billing.max_run_cost)))
 }

@@ -115,6 +115,8 @@ fn help_lists_the_variables() {
         "LEVQOR_TRUSTED_PROXIES",
         "FREE_CREDITS",
         "RUN_COST",
+        "AI_STEP_COST",
+        "MAX_RUN_COST",
         "REFERRAL_CREDITS",
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",

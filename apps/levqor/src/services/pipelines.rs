@@ -111,6 +111,7 @@ pub struct PipelineService {
     catalogue: Catalogue,
     limits: Limits,
     rules: CostRules,
+    max_run_cost: Option<Credits>,
     clock: Arc<dyn Clock>,
 }
 
@@ -132,7 +133,13 @@ impl PipelineService {
         rules: CostRules,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, starter, ledger, planner, catalogue, limits: Limits::default(), rules, clock }
+        Self { store, starter, ledger, planner, catalogue, limits: Limits::default(), rules, max_run_cost: None, clock }
+    }
+
+    /// Refuses runs estimated above `cap` (`MAX_RUN_COST`).
+    pub fn with_max_run_cost(mut self, cap: Credits) -> Self {
+        self.max_run_cost = Some(cap);
+        self
     }
 
     pub fn rules(&self) -> CostRules {
@@ -225,6 +232,15 @@ impl PipelineService {
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Started, PipelineError> {
         let cost = estimate_cost(&stored.pipeline, &self.rules);
+        if let Some(cap) = self.max_run_cost
+            && cost > cap
+        {
+            return Err(PipelinesError::invalid(
+                "pipeline_id",
+                format!("a run of this pipeline is estimated at {cost} credits, more than the {cap} allowed per run"),
+            )
+            .into());
+        }
         let now = self.clock.now();
         let request = IntakeRequest {
             workflow: run_workflow(&stored.id),

@@ -263,7 +263,7 @@ async fn run_end_to_end_bills_once(b: Backend) {
 
 async fn insufficient_credits_enqueue_nothing(b: Backend) {
     let (slack, notion) = (fake_slack(0).await, fake_notion().await);
-    let Some(app) = spawn(b, &slack, &notion, 1000).await else { return };
+    let Some(app) = spawn(b, &slack, &notion, 60).await else { return };
     let (_, key) = app.new_user("poor@example.com").await;
     connect(&app, &key).await;
     let id = app.post("/api/v1/pipelines", Some(&key), &document()).await.body["id"].as_str().unwrap().to_owned();
@@ -276,6 +276,27 @@ async fn insufficient_credits_enqueue_nothing(b: Backend) {
     if r.status == 400 {
         assert_eq!(r.problem_field(), "input");
     }
+    assert_eq!(app.get("/api/v1/jobs", Some(&key)).await.body["jobs"], json!([]));
+    assert_eq!(balance(&app, &key).await, before);
+    assert_eq!(slack.count() + notion.count(), 0);
+}
+
+async fn runs_above_the_cost_cap_are_refused(b: Backend) {
+    let (slack, notion) = (fake_slack(0).await, fake_notion().await);
+    let Some(app) = TestApp::spawn(b, |s| {
+        s.billing.run_cost = 5;
+        s.billing.max_run_cost = 4;
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, key) = app.new_user("capped@example.com").await;
+    let id = app.post("/api/v1/pipelines", Some(&key), &document()).await.body["id"].as_str().unwrap().to_owned();
+    let before = balance(&app, &key).await;
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id})).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.problem_field(), "pipeline_id");
     assert_eq!(app.get("/api/v1/jobs", Some(&key)).await.body["jobs"], json!([]));
     assert_eq!(balance(&app, &key).await, before);
     assert_eq!(slack.count() + notion.count(), 0);
@@ -395,6 +416,7 @@ crate::on_both_backends!(
     crud_versions_and_owner_isolation,
     run_end_to_end_bills_once,
     insufficient_credits_enqueue_nothing,
+    runs_above_the_cost_cap_are_refused,
     dry_run_calls_nothing,
     webhook_trigger_enqueues_a_run,
     retry_resumes_at_the_failed_step,
