@@ -417,6 +417,7 @@ impl StepRunner for ConnectorSteps {
             let source = CredentialSource::Stored(None);
             run_action(&self.connectors, &self.owner, &step.connector, &step.action, Value::Object(params), source)
                 .await
+                .map(cap_output)
                 .map_err(|e| {
                     let job = step_error(e);
                     StepFailure::new(job.message, job.retryable)
@@ -424,6 +425,21 @@ impl StepRunner for ConnectorSteps {
         }
         .boxed()
     }
+}
+
+/// The most of one step's output a run record keeps, as JSON.
+pub const MAX_STEP_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// A step's output as stored: unchanged up to [`MAX_STEP_OUTPUT_BYTES`], else
+/// a marker with its size and the start of its JSON (the step did run, so it
+/// is not failed and run again for its size).
+pub fn cap_output(output: Value) -> Value {
+    let text = output.to_string();
+    if text.len() <= MAX_STEP_OUTPUT_BYTES {
+        return output;
+    }
+    let preview: String = text.chars().take(1024).collect();
+    json!({"truncated": true, "bytes": text.len(), "preview": preview})
 }
 
 fn step_error(e: RunError) -> JobError {
@@ -578,6 +594,17 @@ mod tests {
 
     fn at(h: u32, m: u32, s: u32) -> Timestamp {
         Utc.with_ymd_and_hms(2026, 11, 26, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn large_outputs_are_capped() {
+        let small = json!({"ok": true});
+        assert_eq!(cap_output(small.clone()), small);
+        let big = json!({"text": "x".repeat(MAX_STEP_OUTPUT_BYTES)});
+        let capped = cap_output(big);
+        assert_eq!(capped["truncated"], true);
+        assert!(capped["bytes"].as_u64().unwrap() > MAX_STEP_OUTPUT_BYTES as u64);
+        assert_eq!(capped["preview"].as_str().unwrap().chars().count(), 1024);
     }
 
     #[tokio::test(flavor = "multi_thread")]
