@@ -139,6 +139,10 @@ pub struct ServeSettings {
     #[arg(long, env = "OPENAI_MODEL", value_name = "OPENAI_MODEL", default_value = levqor_connectors::config::OPENAI_MODEL)]
     pub openai_model: String,
 
+    /// Pipelines each user may plan per minute (`POST /api/v1/plan`; each may call OpenAI).
+    #[arg(long, env = "PLAN_RATE", value_name = "PLAN_RATE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub plan_rate: u32,
+
     /// Log level: error, warn, info, debug.
     #[arg(long, env = "LEVQOR_LOG", value_name = "LEVQOR_LOG", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
@@ -329,6 +333,7 @@ impl ServeSettings {
             openai_base_url: levqor_connectors::config::OPENAI_BASE.into(),
             openai_model: levqor_connectors::config::OPENAI_MODEL.into(),
             log_level: "info".into(),
+            plan_rate: 10,
             billing: BillingSettings::default(),
         }
     }

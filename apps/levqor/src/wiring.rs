@@ -96,5 +96,6 @@ pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSetting
         cost_rules(settings),
         Arc::new(SystemClock),
     )
-    .with_max_run_cost(Credits::new(settings.billing.max_run_cost)))
+    .with_max_run_cost(Credits::new(settings.billing.max_run_cost))
+    .with_plan_rate(settings.plan_rate))
 }

@@ -117,6 +117,7 @@ fn help_lists_the_variables() {
         "RUN_COST",
         "AI_STEP_COST",
         "MAX_RUN_COST",
+        "PLAN_RATE",
         "REFERRAL_CREDITS",
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",

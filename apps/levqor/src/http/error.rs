@@ -411,6 +411,7 @@ impl From<crate::services::pipelines::PipelineError> for ApiError {
                     .with_details(problems)
             }
             P::Billing(e) => e.into(),
+            P::RateLimited(after) => ApiError::rate_limited(after).with_header(header::RETRY_AFTER, after.to_string()),
         }
     }
 }

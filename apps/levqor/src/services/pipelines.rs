@@ -38,6 +38,10 @@ pub enum PipelineError {
     Billing(#[from] BillingError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The caller planned too often (`PLAN_RATE` per minute); try again after
+    /// this many seconds.
+    #[error("too many plans; try again in {0} s")]
+    RateLimited(u64),
 }
 
 fn invalid(problems: Vec<FieldProblem>) -> PipelineError {
@@ -112,6 +116,7 @@ pub struct PipelineService {
     limits: Limits,
     rules: CostRules,
     max_run_cost: Option<Credits>,
+    plan_limit: Option<governor::DefaultKeyedRateLimiter<UserId>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -133,7 +138,28 @@ impl PipelineService {
         rules: CostRules,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, starter, ledger, planner, catalogue, limits: Limits::default(), rules, max_run_cost: None, clock }
+        Self {
+            store,
+            starter,
+            ledger,
+            planner,
+            catalogue,
+            limits: Limits::default(),
+            rules,
+            max_run_cost: None,
+            plan_limit: None,
+            clock,
+        }
+    }
+
+    /// Allows each user `per_minute` plans in any minute (`PLAN_RATE`), all
+    /// usable in one burst.
+    pub fn with_plan_rate(mut self, per_minute: u32) -> Self {
+        let quota = governor::Quota::per_minute(
+            std::num::NonZeroU32::new(per_minute.max(1)).unwrap_or(std::num::NonZeroU32::MIN),
+        );
+        self.plan_limit = Some(governor::RateLimiter::keyed(quota));
+        self
     }
 
     /// Refuses runs estimated above `cap` (`MAX_RUN_COST`).
@@ -149,6 +175,13 @@ impl PipelineService {
     /// Plain words → a validated, stored pipeline.
     pub async fn plan(self: &Arc<Self>, owner: UserId, description: &str) -> Result<Planned, PipelineError> {
         let description = levqor_pipelines::planner::check_description(description)?;
+        if let Some(limit) = &self.plan_limit
+            && let Err(not_until) = limit.check_key(&owner)
+        {
+            use governor::clock::{Clock as _, DefaultClock};
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(PipelineError::RateLimited(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)));
+        }
         let Plan { pipeline, planner, warnings } = self.planner.plan(description).await?;
         let svc = self.clone();
         let created = blocking(move || svc.store_new(&owner, &pipeline)).await?;

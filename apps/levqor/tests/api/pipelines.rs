@@ -410,9 +410,23 @@ async fn cancelled_run_returns_credits(b: Backend) {
     assert_eq!(slack.count() + notion.count(), 0);
 }
 
+async fn planning_is_rate_limited_per_user(b: Backend) {
+    let Some(app) = TestApp::spawn(b, |s| s.plan_rate = 2).await else { return };
+    let (_, key) = app.new_user("eager@example.com").await;
+    let (_, other) = app.new_user("patient@example.com").await;
+    for _ in 0..2 {
+        assert_eq!(app.post("/api/v1/plan", Some(&key), &json!({"description": CONTACT})).await.status, 201);
+    }
+    let r = app.post("/api/v1/plan", Some(&key), &json!({"description": CONTACT})).await;
+    r.assert_error(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(app.post("/api/v1/plan", Some(&other), &json!({"description": CONTACT})).await.status, 201);
+}
+
 crate::on_both_backends!(
     plan_offline_stores_a_readable_pipeline,
     plan_with_openai_and_its_fallback,
+    planning_is_rate_limited_per_user,
     crud_versions_and_owner_isolation,
     run_end_to_end_bills_once,
     insufficient_credits_enqueue_nothing,
