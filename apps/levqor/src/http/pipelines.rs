@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use levqor_core::Cursor;
 use levqor_jobs::JobId;
-use levqor_pipelines::{PipelineId, StoredPipeline, StoredRun, pipeline_schema};
+use levqor_pipelines::{PipelineId, PipelinesError, StoredPipeline, StoredRun, pipeline_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::json::{Json, OptionalJson};
-use crate::services::pipelines::Created;
+use crate::services::pipelines::{Created, PipelineError};
 use crate::state::AppState;
 
 /// The body of `POST /api/v1/plan`.
@@ -429,7 +429,10 @@ pub async fn get_run(
     let owner = caller.0.require_user()?.clone();
     let id: JobId = id.parse().map_err(|_| ApiError::not_found("no such run"))?;
     let svc = state.pipelines.clone();
-    let run = web::block(move || svc.get_run(&owner, &id)).await?.map_err(|_| ApiError::not_found("no such run"))?;
+    let run = web::block(move || svc.get_run(&owner, &id)).await?.map_err(|e| match e {
+        PipelineError::Pipelines(PipelinesError::NotFound) => ApiError::not_found("no such run"),
+        other => other.into(),
+    })?;
     Ok(HttpResponse::Ok().json(RunDto::from(run)))
 }
 

@@ -310,8 +310,9 @@ impl PipelineService {
         Ok(Started { job_id, cost })
     }
 
-    /// `POST /hooks/{pipeline_id}/{token}`: a run of the pipeline with `input`,
-    /// if the token matches (compared in constant time). `NotFound` otherwise.
+    /// `POST /hooks/{pipeline_id}/{token}`: a run of the pipeline with `input`
+    /// (a non-object body as `{"body": …}`), if the token's hash matches
+    /// (compared in constant time). `NotFound` otherwise.
     pub async fn webhook(
         self: &Arc<Self>,
         id: PipelineId,
@@ -321,6 +322,9 @@ impl PipelineService {
     ) -> Result<Started, PipelineError> {
         let svc = self.clone();
         let (stored, hash) = blocking(move || Ok(svc.store.find_by_webhook(&id)?)).await?;
+        // Templates address the input by field: a body that is not an object is
+        // passed as `{"body": …}`.
+        let input = if input.is_object() { input } else { json!({ "body": input }) };
         let given = hash_token(&token);
         if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
             return Err(PipelinesError::NotFound.into());
