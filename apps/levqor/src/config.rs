@@ -167,6 +167,11 @@ pub struct BillingSettings {
     #[arg(long, env = "AI_STEP_COST", value_name = "AI_STEP_COST", default_value_t = 1, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
     pub ai_step_cost: i64,
 
+    /// Credits a user may spend on pipeline runs per UTC day (0: no cap); beyond it
+    /// `POST /api/v1/run` answers 402 `daily_credit_cap`.
+    #[arg(long, env = "DAILY_CREDIT_CAP", value_name = "DAILY_CREDIT_CAP", default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..=1_000_000_000))]
+    pub daily_credit_cap: i64,
+
     /// The most one pipeline run may cost; a run estimated above it is refused (400).
     #[arg(long, env = "MAX_RUN_COST", value_name = "MAX_RUN_COST", default_value_t = 100, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
     pub max_run_cost: i64,
@@ -220,6 +225,7 @@ impl Default for BillingSettings {
             run_cost: 1,
             ai_step_cost: 1,
             max_run_cost: 100,
+            daily_credit_cap: 0,
             referral_credits: 20,
             stripe_secret_key: None,
             stripe_webhook_secret: None,
@@ -241,6 +247,7 @@ impl std::fmt::Debug for BillingSettings {
             .field("run_cost", &self.run_cost)
             .field("ai_step_cost", &self.ai_step_cost)
             .field("max_run_cost", &self.max_run_cost)
+            .field("daily_credit_cap", &self.daily_credit_cap)
             .field("referral_credits", &self.referral_credits)
             .field("stripe_secret_key", &set(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &set(&self.stripe_webhook_secret))

@@ -97,5 +97,6 @@ pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSetting
         Arc::new(SystemClock),
     )
     .with_max_run_cost(Credits::new(settings.billing.max_run_cost))
-    .with_plan_rate(settings.plan_rate))
+    .with_plan_rate(settings.plan_rate)
+    .with_daily_cap(Credits::new(settings.billing.daily_credit_cap)))
 }

@@ -118,6 +118,7 @@ fn help_lists_the_variables() {
         "AI_STEP_COST",
         "MAX_RUN_COST",
         "PLAN_RATE",
+        "DAILY_CREDIT_CAP",
         "REFERRAL_CREDITS",
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",

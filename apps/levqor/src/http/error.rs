@@ -411,6 +411,9 @@ impl From<crate::services::pipelines::PipelineError> for ApiError {
                     .with_details(problems)
             }
             P::Billing(e) => e.into(),
+            e @ P::DailyCapReached { .. } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "daily_credit_cap", e.to_string())
+            }
             P::RateLimited(after) => ApiError::rate_limited(after).with_header(header::RETRY_AFTER, after.to_string()),
         }
     }

@@ -42,6 +42,10 @@ pub enum PipelineError {
     /// this many seconds.
     #[error("too many plans; try again in {0} s")]
     RateLimited(u64),
+    /// The run would take the owner's pipeline spending today (UTC) past
+    /// `DAILY_CREDIT_CAP`.
+    #[error("daily credit cap reached: {spent} of {cap} credits spent on runs today, this run needs {needed}")]
+    DailyCapReached { spent: Credits, needed: Credits, cap: Credits },
 }
 
 fn invalid(problems: Vec<FieldProblem>) -> PipelineError {
@@ -117,6 +121,7 @@ pub struct PipelineService {
     rules: CostRules,
     max_run_cost: Option<Credits>,
     plan_limit: Option<governor::DefaultKeyedRateLimiter<UserId>>,
+    daily_cap: Option<Credits>,
     clock: Arc<dyn Clock>,
 }
 
@@ -148,6 +153,7 @@ impl PipelineService {
             rules,
             max_run_cost: None,
             plan_limit: None,
+            daily_cap: None,
             clock,
         }
     }
@@ -160,6 +166,39 @@ impl PipelineService {
         );
         self.plan_limit = Some(governor::RateLimiter::keyed(quota));
         self
+    }
+
+    /// Refuses runs that would take a user's run spending of the day (UTC)
+    /// past `cap` (`DAILY_CREDIT_CAP`); `0` means no cap.
+    pub fn with_daily_cap(mut self, cap: Credits) -> Self {
+        self.daily_cap = (cap > Credits::ZERO).then_some(cap);
+        self
+    }
+
+    /// Credits `owner` spent on runs since midnight UTC: reserved, less what came
+    /// back (held reservations count as spent). Blocking.
+    fn spent_today(&self, owner: &UserId, now: levqor_core::Timestamp) -> Result<Credits, PipelineError> {
+        use levqor_billing::EntryKind;
+        let midnight = now.date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
+        let (mut spent, mut cursor) = (0i64, None);
+        loop {
+            let page = self.ledger.entries(owner, cursor.as_ref(), 100)?;
+            for entry in &page.items {
+                if entry.created_at < midnight {
+                    return Ok(Credits::new(spent.max(0)));
+                }
+                if matches!(
+                    entry.kind,
+                    EntryKind::RunReserve | EntryKind::RunSettle | EntryKind::ReservationRelease | EntryKind::Refund
+                ) {
+                    spent = spent.saturating_sub(entry.amount.get());
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(Credits::new(spent.max(0))),
+            }
+        }
     }
 
     /// Refuses runs estimated above `cap` (`MAX_RUN_COST`).
@@ -275,6 +314,15 @@ impl PipelineService {
             .into());
         }
         let now = self.clock.now();
+        if let Some(cap) = self.daily_cap {
+            // Checked before the start's transaction: runs started at the same
+            // moment may pass it together by at most their own cost.
+            let (svc, owner) = (self.clone(), stored.owner.clone());
+            let spent = blocking(move || svc.spent_today(&owner, now)).await?;
+            if spent.get().saturating_add(cost.get()) > cap.get() {
+                return Err(PipelineError::DailyCapReached { spent, needed: cost, cap });
+            }
+        }
         let request = IntakeRequest {
             workflow: run_workflow(&stored.id),
             payload: json!({"pipeline_id": stored.id.to_string(), "version": stored.version, "input": input}),

@@ -410,6 +410,36 @@ async fn cancelled_run_returns_credits(b: Backend) {
     assert_eq!(slack.count() + notion.count(), 0);
 }
 
+async fn daily_credit_cap_stops_runs(b: Backend) {
+    let (slack, notion) = (fake_slack(0).await, fake_notion().await);
+    let (sb, nb) = (format!("{}/api", slack.base()), notion.base());
+    let Some(app) = TestApp::spawn(b, move |s| {
+        s.slack_api_base = sb;
+        s.notion_api_base = nb;
+        s.allow_private_targets = true;
+        s.billing.run_cost = 2;
+        s.billing.daily_credit_cap = 5;
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, key) = app.new_user("capped-daily@example.com").await;
+    connect(&app, &key).await;
+    let id = app.post("/api/v1/pipelines", Some(&key), &document()).await.body["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+        let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
+        assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
+    }
+    let before = balance(&app, &key).await;
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
+    r.assert_error(402, "daily_credit_cap");
+    assert_eq!(balance(&app, &key).await, before);
+    assert_eq!(app.get("/api/v1/jobs", Some(&key)).await.body["jobs"].as_array().unwrap().len(), 2);
+}
+
 async fn planning_is_rate_limited_per_user(b: Backend) {
     let Some(app) = TestApp::spawn(b, |s| s.plan_rate = 2).await else { return };
     let (_, key) = app.new_user("eager@example.com").await;
@@ -427,6 +457,7 @@ crate::on_both_backends!(
     plan_offline_stores_a_readable_pipeline,
     plan_with_openai_and_its_fallback,
     planning_is_rate_limited_per_user,
+    daily_credit_cap_stops_runs,
     crud_versions_and_owner_isolation,
     run_end_to_end_bills_once,
     insufficient_credits_enqueue_nothing,
