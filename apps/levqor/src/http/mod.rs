@@ -91,6 +91,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(pipelines::delete)),
         )
         .service(web::resource("/api/v1/run").route(web::post().to(pipelines::run)))
+        .service(web::resource("/api/v1/runs").route(web::get().to(pipelines::list_runs)))
         .service(web::resource("/api/v1/runs/{job_id}").route(web::get().to(pipelines::get_run)))
         .service(web::resource("/hooks/{pipeline_id}/{token}").route(web::post().to(pipelines::hook)));
 }

@@ -20,7 +20,7 @@ use super::{billing, connections, connectors, error, jobs, keys, pipelines, refe
         billing::create_checkout_session, billing::webhook, billing::health,
         referrals::reward, referrals::track, referrals::code,
         pipelines::plan, pipelines::schema, pipelines::create, pipelines::list, pipelines::get, pipelines::update,
-        pipelines::delete, pipelines::run, pipelines::get_run, pipelines::hook,
+        pipelines::delete, pipelines::run, pipelines::list_runs, pipelines::get_run, pipelines::hook,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security),

@@ -240,6 +240,22 @@ impl From<StoredRun> for RunDto {
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RunListQuery {
+    /// Only the runs of this pipeline.
+    pub pipeline_id: Option<String>,
+    pub cursor: Option<String>,
+    /// 1–100; default 50.
+    pub limit: Option<u32>,
+}
+
 /// What a webhook trigger answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HookAccepted {
@@ -434,6 +450,32 @@ pub async fn get_run(
         other => other.into(),
     })?;
     Ok(HttpResponse::Ok().json(RunDto::from(run)))
+}
+
+/// The caller's runs, of one pipeline or all, newest first.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "pipelines", params(RunListQuery),
+    responses((status = 200, body = RunList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list_runs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<RunListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = caller.0.require_user()?.clone();
+    let query = query.into_inner();
+    let pipeline = query
+        .pipeline_id
+        .as_deref()
+        .map(|p| p.parse::<PipelineId>().map_err(|_| ApiError::invalid_field("pipeline_id", "is not a pipeline id")))
+        .transpose()?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let cursor = query.cursor.map(Cursor);
+    let svc = state.pipelines.clone();
+    let page = web::block(move || svc.list_runs(&owner, pipeline.as_ref(), cursor.as_ref(), limit)).await??;
+    Ok(HttpResponse::Ok().json(RunList {
+        runs: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor.map(|c| c.0),
+    }))
 }
 
 /// A webhook trigger: queues a run of the pipeline with the JSON body (default

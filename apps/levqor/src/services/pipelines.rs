@@ -435,6 +435,17 @@ impl PipelineService {
         release_ended_run(self.store.as_ref(), self.ledger.as_ref(), job, self.clock.now())
     }
 
+    /// The owner's runs, of one pipeline or all, newest first.
+    pub fn list_runs(
+        &self,
+        owner: &UserId,
+        pipeline: Option<&PipelineId>,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<StoredRun>, PipelineError> {
+        Ok(self.store.list_runs(owner, pipeline, cursor, limit)?)
+    }
+
     /// The owner's run carried by job `job_id`.
     pub fn get_run(&self, owner: &UserId, job_id: &JobId) -> Result<StoredRun, PipelineError> {
         match self.store.get_run(job_id)? {

@@ -259,6 +259,11 @@ async fn run_end_to_end_bills_once(b: Backend) {
     assert!(steps[0]["duration_ms"].is_u64());
     let (_, other) = app.new_user("nosy@example.com").await;
     app.get(&format!("/api/v1/runs/{job}"), Some(&other)).await.assert_error(404, "not_found");
+    let listed = app.get(&format!("/api/v1/runs?pipeline_id={id}"), Some(&key)).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(listed.body["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["runs"][0]["job_id"], job.as_str());
+    assert_eq!(app.get("/api/v1/runs", Some(&other)).await.body["runs"], json!([]));
 }
 
 async fn insufficient_credits_enqueue_nothing(b: Backend) {
