@@ -64,7 +64,7 @@ fn all_or_nothing(store: &Store) {
 
     // Not enough credits: nothing is written.
     let j = job(&owner, &stored.id);
-    let err = store.start_run(&run_of(&owner, &stored.id, &j), &j, Credits::new(11), "run", ttl).unwrap_err();
+    let err = store.start_run(&run_of(&owner, &stored.id, &j), &j, Credits::new(11), "run", ttl, None).unwrap_err();
     assert!(matches!(err, StartRunError::Billing(BillingError::InsufficientCredits { .. })), "{err:?}");
     assert!(JobQueue::get(store, &j.id).unwrap().is_none());
     assert!(store.get_run(&j.id).unwrap().is_none());
@@ -73,14 +73,14 @@ fn all_or_nothing(store: &Store) {
     // The run cannot be stored (no such pipeline): the reservation is rolled back too.
     let missing = PipelineId::new();
     let j = job(&owner, &missing);
-    let err = store.start_run(&run_of(&owner, &missing, &j), &j, Credits::new(2), "run", ttl).unwrap_err();
+    let err = store.start_run(&run_of(&owner, &missing, &j), &j, Credits::new(2), "run", ttl, None).unwrap_err();
     assert!(matches!(err, StartRunError::Pipelines(PipelinesError::NotFound)), "{err:?}");
     assert!(JobQueue::get(store, &j.id).unwrap().is_none());
     assert_eq!(store.balance(&owner).unwrap(), Credits::new(10));
 
     // All three together.
     let j = job(&owner, &stored.id);
-    let held = store.start_run(&run_of(&owner, &stored.id, &j), &j, Credits::new(2), "run", ttl).unwrap();
+    let held = store.start_run(&run_of(&owner, &stored.id, &j), &j, Credits::new(2), "run", ttl, None).unwrap();
     assert_eq!(held.state, ReservationState::Held);
     assert_eq!(held.amount, Credits::new(2));
     assert_eq!(store.balance(&owner).unwrap(), Credits::new(8));

@@ -2,7 +2,8 @@
 //! runs), run records and webhook triggers. The flow lives in
 //! [`crate::services::pipelines`]; these handlers map HTTP in and out.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::{DateTime, Utc};
 use levqor_core::Cursor;
 use levqor_jobs::JobId;
@@ -13,8 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::json::{Json, OptionalJson};
-use crate::services::pipelines::{Created, PipelineError};
+use super::idempotency::{self, Start};
+use super::json::{Json, JsonBody, OptionalJson};
+use crate::services::pipelines::{Created, PipelineError, Recorder, Started};
 use crate::state::AppState;
 
 /// The body of `POST /api/v1/plan`.
@@ -394,16 +396,42 @@ pub async fn delete(
 /// queues a `pipeline:<id>` job. With `dry_run`, renders every step and returns
 /// the estimate (200) without calling or charging anything.
 #[utoipa::path(post, path = "/api/v1/run", tag = "pipelines", request_body = RunBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for 24 h; the run starts once")),
     responses((status = 202, body = RunAccepted), (status = 200, description = "a dry run", body = DryRunDto),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 415, body = ErrorBody)),
+        (status = 404, body = ErrorBody), (status = 409, description = "the same Idempotency-Key is in flight", body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, description = "the Idempotency-Key was used with another body", body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn run(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Caller,
-    Json(body): Json<RunBody>,
+    body: JsonBody<RunBody>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
+    let claimed = match idempotency::start(&state, &req, &caller.0, &body.bytes).await? {
+        Start::Answer(response) => return Ok(response),
+        Start::Run(claimed) => Some(claimed),
+        Start::Unkeyed => None,
+    };
+    let answer = start_or_dry_run(&state, owner, body.value, claimed.as_ref()).await;
+    if let Some(c) = claimed {
+        match &answer {
+            // A started run's answer was committed with it.
+            Ok(r) if r.status() == StatusCode::ACCEPTED => {}
+            Ok(r) => idempotency::finish(&state, c, r.status(), None).await,
+            Err(e) => idempotency::finish(&state, c, e.status_code(), None).await,
+        }
+    }
+    answer
+}
+
+async fn start_or_dry_run(
+    state: &web::Data<AppState>,
+    owner: levqor_core::UserId,
+    body: RunBody,
+    claimed: Option<&idempotency::Claimed>,
+) -> Result<HttpResponse, ApiError> {
     let id = pipeline_id(&body.pipeline_id)?;
     let input = body.input.unwrap_or_else(|| json!({}));
     if !input.is_object() {
@@ -420,16 +448,20 @@ pub async fn run(
             estimated_cost: dry.estimated_cost.get(),
         }));
     }
-    let registry = state.registry.clone();
-    let started = state.pipelines.start_run(owner, id, input, &|w| registry.contains(w)).await?;
-    if let Some(waker) = &state.waker {
-        waker.wake();
-    }
-    Ok(HttpResponse::Accepted().json(RunAccepted {
+    let accepted = |started: &Started| RunAccepted {
         job_id: started.job_id.to_string(),
         status: "queued".into(),
         cost: started.cost.get(),
-    }))
+    };
+    let record = claimed.cloned().map(|c| {
+        Box::new(move |started: &Started| c.recorded(StatusCode::ACCEPTED, &json!(accepted(started)))) as Box<Recorder>
+    });
+    let registry = state.registry.clone();
+    let started = state.pipelines.start_run(owner, id, input, &|w| registry.contains(w), record.as_deref()).await?;
+    if let Some(waker) = &state.waker {
+        waker.wake();
+    }
+    Ok(HttpResponse::Accepted().json(accepted(&started)))
 }
 
 /// A run of one of the caller's pipelines, step by step: status, rendered

@@ -16,7 +16,7 @@ use levqor_pipelines::{
     Planner, PlannerKind, RunState, RunStatus, Step, StepFailure, StepRunner, StoredPipeline, StoredRun, Trigger,
     dry_run, estimate_cost, execute_next, run_workflow, validate_document,
 };
-use levqor_store::{StartRunError, Store};
+use levqor_store::{RecordedResponse, StartRunError, Store};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -75,6 +75,10 @@ pub struct Started {
     pub cost: Credits,
 }
 
+/// Builds the answer to record for an `Idempotency-Key` from the run about to
+/// start; it is committed in the run's start transaction.
+pub type Recorder = dyn Fn(&Started) -> RecordedResponse + Send + Sync;
+
 /// The hex SHA-256 of a webhook token, as stored.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -90,6 +94,7 @@ pub trait StartRun: Send + Sync {
         amount: Credits,
         reason: &str,
         ttl: TimeDelta,
+        recorded: Option<&RecordedResponse>,
     ) -> Result<ReservationId, PipelineError>;
 }
 
@@ -101,8 +106,9 @@ impl StartRun for Store {
         amount: Credits,
         reason: &str,
         ttl: TimeDelta,
+        recorded: Option<&RecordedResponse>,
     ) -> Result<ReservationId, PipelineError> {
-        match Store::start_run(self, run, job, amount, reason, ttl) {
+        match Store::start_run(self, run, job, amount, reason, ttl, recorded) {
             Ok(reservation) => Ok(reservation.id),
             Err(StartRunError::Billing(e)) => Err(e.into()),
             Err(StartRunError::Pipelines(e)) => Err(e.into()),
@@ -290,11 +296,12 @@ impl PipelineService {
         id: PipelineId,
         input: Value,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
+        record: Option<&Recorder>,
     ) -> Result<Started, PipelineError> {
         let svc = self.clone();
         let (o, i) = (owner.clone(), id.clone());
         let stored = blocking(move || Ok(svc.store.get(&o, &i)?)).await?;
-        self.start_stored(stored, input, is_known_workflow).await
+        self.start_stored(stored, input, is_known_workflow, record).await
     }
 
     async fn start_stored(
@@ -302,6 +309,7 @@ impl PipelineService {
         stored: StoredPipeline,
         input: Value,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
+        record: Option<&Recorder>,
     ) -> Result<Started, PipelineError> {
         let cost = estimate_cost(&stored.pipeline, &self.rules);
         if let Some(cap) = self.max_run_cost
@@ -353,8 +361,9 @@ impl PipelineService {
             created_at: now,
         };
         let reason = format!("run of pipeline {}", stored.id);
+        let recorded = record.map(|r| r(&Started { job_id: job_id.clone(), cost }));
         let starter = self.starter.clone();
-        blocking(move || starter.start_run(&run, &job, cost, &reason, RESERVATION_TTL)).await?;
+        blocking(move || starter.start_run(&run, &job, cost, &reason, RESERVATION_TTL, recorded.as_ref())).await?;
         Ok(Started { job_id, cost })
     }
 
@@ -377,7 +386,7 @@ impl PipelineService {
         if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
             return Err(PipelinesError::NotFound.into());
         }
-        self.start_stored(stored, input, is_known_workflow).await
+        self.start_stored(stored, input, is_known_workflow, None).await
     }
 
     /// Starts one run of every `schedule` pipeline whose cron fired in
@@ -416,7 +425,7 @@ impl PipelineService {
         for (stored, tick) in due {
             let id = stored.id.clone();
             let input = json!({"trigger": "schedule", "scheduled_at": tick});
-            match self.start_stored(stored, input, is_known_workflow).await {
+            match self.start_stored(stored, input, is_known_workflow, None).await {
                 Ok(run) => started.push(run),
                 Err(e) => problems.push(format!("pipeline {id}: {e}")),
             }

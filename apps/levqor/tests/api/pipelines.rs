@@ -237,13 +237,26 @@ async fn run_end_to_end_bills_once(b: Backend) {
     let page = notion.only();
     assert_eq!(page.header("authorization"), Some("Bearer secret_notion_test"));
     assert!(page.json().to_string().contains("Ada"), "{:?}", page.json());
-    let post = slack.only();
+    let post = slack.requests()[0].clone();
     assert_eq!(post.header("authorization"), Some("Bearer xoxb-test-token"));
     assert_eq!(post.json()["text"], "New: Ada");
     assert_eq!(post.json()["channel"], "#general");
 
     let after = balance(&app, &key).await;
     assert_eq!(before - after, 2, "charged the run price once");
+    // The same Idempotency-Key replays the answer and starts nothing.
+    let run_body = json!({"pipeline_id": id, "input": {"name": "Ada"}});
+    let first = app.client_post("/api/v1/run", &key, &run_body, "run-once-1").await;
+    assert_eq!(first.status, 202, "{:?}", first.body);
+    let again = app.client_post("/api/v1/run", &key, &run_body, "run-once-1").await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body["job_id"], first.body["job_id"]);
+    let second = first.body["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_done(&app, &key, &second).await.body["status"], "succeeded");
+    let after = balance(&app, &key).await;
+    assert_eq!(before - after, 4, "two runs, each charged once");
+    assert_eq!(slack.count(), 2);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(balance(&app, &key).await, after, "balance stable after the run");
 
@@ -261,8 +274,8 @@ async fn run_end_to_end_bills_once(b: Backend) {
     app.get(&format!("/api/v1/runs/{job}"), Some(&other)).await.assert_error(404, "not_found");
     let listed = app.get(&format!("/api/v1/runs?pipeline_id={id}"), Some(&key)).await;
     assert_eq!(listed.status, 200, "{:?}", listed.body);
-    assert_eq!(listed.body["runs"].as_array().unwrap().len(), 1);
-    assert_eq!(listed.body["runs"][0]["job_id"], job.as_str());
+    assert_eq!(listed.body["runs"].as_array().unwrap().len(), 2, "the replayed key started one run");
+    assert_eq!(listed.body["runs"][1]["job_id"], job.as_str(), "newest first");
     assert_eq!(app.get("/api/v1/runs", Some(&other)).await.body["runs"], json!([]));
 }
 
