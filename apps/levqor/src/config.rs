@@ -139,6 +139,10 @@ pub struct ServeSettings {
     #[arg(long, env = "OPENAI_MODEL", value_name = "OPENAI_MODEL", default_value = levqor_connectors::config::OPENAI_MODEL)]
     pub openai_model: String,
 
+    /// Pipelines each user may plan per minute (`POST /api/v1/plan`; each may call OpenAI).
+    #[arg(long, env = "PLAN_RATE", value_name = "PLAN_RATE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub plan_rate: u32,
+
     /// Log level: error, warn, info, debug.
     #[arg(long, env = "LEVQOR_LOG", value_name = "LEVQOR_LOG", default_value = "info", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
@@ -158,6 +162,19 @@ pub struct BillingSettings {
     /// Credits one run costs.
     #[arg(long, env = "RUN_COST", value_name = "RUN_COST", default_value_t = 1, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
     pub run_cost: i64,
+
+    /// Credits each `ai` step of a pipeline run costs, on top of RUN_COST.
+    #[arg(long, env = "AI_STEP_COST", value_name = "AI_STEP_COST", default_value_t = 1, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub ai_step_cost: i64,
+
+    /// Credits a user may spend on pipeline runs per UTC day (0: no cap); beyond it
+    /// `POST /api/v1/run` answers 402 `daily_credit_cap`.
+    #[arg(long, env = "DAILY_CREDIT_CAP", value_name = "DAILY_CREDIT_CAP", default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..=1_000_000_000))]
+    pub daily_credit_cap: i64,
+
+    /// The most one pipeline run may cost; a run estimated above it is refused (400).
+    #[arg(long, env = "MAX_RUN_COST", value_name = "MAX_RUN_COST", default_value_t = 100, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
+    pub max_run_cost: i64,
 
     /// Credits a referrer gets per rewarded sign-up.
     #[arg(long, env = "REFERRAL_CREDITS", value_name = "REFERRAL_CREDITS", default_value_t = 20, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
@@ -206,6 +223,9 @@ impl Default for BillingSettings {
         Self {
             free_credits: 50,
             run_cost: 1,
+            ai_step_cost: 1,
+            max_run_cost: 100,
+            daily_credit_cap: 0,
             referral_credits: 20,
             stripe_secret_key: None,
             stripe_webhook_secret: None,
@@ -225,6 +245,9 @@ impl std::fmt::Debug for BillingSettings {
         f.debug_struct("BillingSettings")
             .field("free_credits", &self.free_credits)
             .field("run_cost", &self.run_cost)
+            .field("ai_step_cost", &self.ai_step_cost)
+            .field("max_run_cost", &self.max_run_cost)
+            .field("daily_credit_cap", &self.daily_credit_cap)
             .field("referral_credits", &self.referral_credits)
             .field("stripe_secret_key", &set(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &set(&self.stripe_webhook_secret))
@@ -317,6 +340,7 @@ impl ServeSettings {
             openai_base_url: levqor_connectors::config::OPENAI_BASE.into(),
             openai_model: levqor_connectors::config::OPENAI_MODEL.into(),
             log_level: "info".into(),
+            plan_rate: 10,
             billing: BillingSettings::default(),
         }
     }

@@ -153,7 +153,8 @@ impl Workflow for ConnectorJob {
     }
 }
 
-fn job_error(err: RunError) -> JobError {
+/// A connector run's failure as a job error (`code: message`, retryable or not).
+pub fn job_error(err: RunError) -> JobError {
     match err {
         RunError::Connector(e) | RunError::Connection(ConnectionError::Connector(e)) => {
             JobError { message: format!("{}: {e}", e.code()), retryable: e.retryable() }

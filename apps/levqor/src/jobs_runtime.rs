@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use levqor_core::{Clock, StorageError, SystemClock};
 use levqor_jobs::{
-    CallbackConfig, CallbackSender, Echo, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown, Sweeper,
-    SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
+    CallbackConfig, CallbackSender, Echo, FinishedHook, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown,
+    Sweeper, SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
 };
 use levqor_store::{Intake, Store};
 use tokio::sync::{mpsc, oneshot};
@@ -15,15 +15,27 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::ServeSettings;
 use crate::connectors::{ConnectorJob, Connectors};
 use crate::services::billing::BillingService;
+use crate::services::pipelines::{PipelineJob, PipelineService, release_hook};
 
 /// How often credit reservations that outlived their run are released.
 pub const RESERVATION_SWEEP_EVERY: Duration = Duration::from_secs(30);
 
+/// How often `schedule` pipelines are checked, and the span of cron ticks each
+/// check fires (longer than the period, so a slow check misses none; the claims
+/// make the overlap harmless).
+const SCHEDULE_EVERY: Duration = Duration::from_secs(20);
+const SCHEDULE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// Intakes committed together at most.
 const MAX_BATCH: usize = 512;
 
-pub fn registry(settings: &ServeSettings, connectors: &Connectors) -> Result<WorkflowRegistry, String> {
+pub fn registry(
+    settings: &ServeSettings,
+    connectors: &Connectors,
+    pipelines: Arc<PipelineJob>,
+) -> Result<WorkflowRegistry, String> {
     let mut registry = WorkflowRegistry::new();
+    registry.register_prefix("pipeline:", pipelines).map_err(|e| e.to_string())?;
     registry.register(Arc::new(ConnectorJob::new(connectors.clone()))).map_err(|e| e.to_string())?;
     registry.register(Arc::new(Echo)).map_err(|e| e.to_string())?;
     let http =
@@ -125,13 +137,21 @@ impl JobsRuntime {
     ) -> Result<Self, String> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let connectors = Connectors::build(store, settings, secret)?;
-        let registry = Arc::new(registry(settings, &connectors)?);
+        let pipelines = Arc::new(PipelineJob::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            connectors.clone(),
+            crate::wiring::cost_rules(settings),
+            clock.clone(),
+        ));
+        let registry = Arc::new(registry(settings, &connectors, pipelines)?);
         let queue: Arc<dyn JobQueue> = Arc::new(store.clone());
         let shutdown = Shutdown::new();
         let targets = TargetPolicy { allow_private: settings.allow_private_targets };
         let callbacks = CallbackSender::new(CallbackConfig::new(secret.to_vec(), targets), clock.clone())
             .map_err(|e| e.to_string())?;
 
+        let release = release_hook(Arc::new(store.clone()), Arc::new(store.clone()), clock.clone(), log.clone());
         let pool = (settings.workers > 0).then(|| {
             let config = WorkerConfig {
                 concurrency: settings.workers,
@@ -139,7 +159,7 @@ impl JobsRuntime {
                 per_owner_limit: Some(settings.owner_limit()),
                 lease: Duration::from_secs(settings.lease_s),
                 heartbeat_every: Duration::from_secs(settings.lease_s).div_f64(3.0),
-                on_finished: Some(callbacks.hook()),
+                on_finished: Some(both(callbacks.hook(), release.clone())),
                 ..WorkerConfig::default()
             };
             WorkerPool::start(queue.clone(), registry.clone(), config, clock.clone(), shutdown.clone())
@@ -154,6 +174,43 @@ impl JobsRuntime {
         background.push(sweep_reservations(billing, RESERVATION_SWEEP_EVERY, shutdown.clone(), log));
         let intake = IntakeWriter::start(store.clone(), clock, waker.clone());
         Ok(Self { registry, connectors, waker, intake, shutdown, pool, background })
+    }
+
+    /// Fires `schedule` pipelines on their cron from this process (when it runs
+    /// workers); instances share the once-per-tick claims, so each tick starts
+    /// one run whatever the number of processes.
+    pub fn start_scheduler(&mut self, pipelines: Arc<PipelineService>, log: slog::Logger) {
+        if self.pool.is_none() {
+            return;
+        }
+        let (registry, shutdown) = (self.registry.clone(), self.shutdown.clone());
+        self.background.push(tokio::spawn(async move {
+            let mut purged_at = SystemClock.now();
+            loop {
+                let now = SystemClock.now();
+                let known = |w: &str| registry.contains(w);
+                match pipelines.fire_schedules(now, SCHEDULE_WINDOW, &known).await {
+                    Ok((started, problems)) => {
+                        if !started.is_empty() {
+                            slog::info!(log, "scheduled pipeline runs started"; "count" => started.len());
+                        }
+                        for problem in problems {
+                            slog::warn!(log, "a scheduled pipeline run did not start"; "problem" => problem);
+                        }
+                    }
+                    Err(e) => slog::warn!(log, "the pipeline scheduler failed"; "error" => %e),
+                }
+                if now - purged_at > chrono::TimeDelta::hours(1) {
+                    purged_at = now;
+                    let p = pipelines.clone();
+                    let _ = tokio::task::spawn_blocking(move || p.purge_ticks(now - chrono::TimeDelta::days(2))).await;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(SCHEDULE_EVERY) => {}
+                    () = shutdown.wait() => break,
+                }
+            }
+        }));
     }
 
     /// Stop claiming, let running jobs finish (or release them), stop the rest.
@@ -210,5 +267,13 @@ fn sweep_reservations(
                 () = shutdown.wait() => break,
             }
         }
+    })
+}
+
+/// Calls `first`, then `second`, for every finished job.
+fn both(first: FinishedHook, second: FinishedHook) -> FinishedHook {
+    Arc::new(move |job: &Job| {
+        first(job);
+        second(job);
     })
 }

@@ -17,6 +17,7 @@ pub struct AppState {
     pub billing: std::sync::Arc<crate::services::billing::BillingService>,
     pub registry: std::sync::Arc<levqor_jobs::WorkflowRegistry>,
     pub connectors: crate::connectors::Connectors,
+    pub pipelines: std::sync::Arc<crate::services::pipelines::PipelineService>,
     pub intake: IntakeWriter,
     pub waker: Option<levqor_jobs::Waker>,
     pub started_at: Timestamp,

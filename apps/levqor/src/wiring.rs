@@ -4,13 +4,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use levqor_accounts::{AccountService, AdminKeys};
-use levqor_core::{Clock, SystemClock};
+use levqor_core::{Clock, Credits, SystemClock};
 use levqor_store::{Store, StoreError, StoreOptions};
 
 use crate::config::{ServeSettings, StoreSettings};
+use crate::connectors::Connectors;
 use crate::jobs_runtime::JobsRuntime;
 use crate::services::billing::{BillingService, Ports};
+use crate::services::pipelines::PipelineService;
 use crate::state::AppState;
+use levqor_pipelines::{Catalogue, CostRules, Limits, OpenAiConfig, OpenAiPlanner, Planner, RulePlanner};
 
 /// Open the database and apply pending migrations.
 pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
@@ -42,8 +45,11 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     let accounts = accounts(&store, AdminKeys::new(settings.admin_keys()));
     let secret = crate::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
     let billing = Arc::new(billing(&store, accounts.clone(), &settings)?);
-    let jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
+    let mut jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
+    let pipelines = Arc::new(pipelines(&store, &jobs.connectors, &settings)?);
+    jobs.start_scheduler(pipelines.clone(), log.clone());
     let state = AppState {
+        pipelines,
         billing,
         registry: jobs.registry.clone(),
         connectors: jobs.connectors.clone(),
@@ -57,4 +63,40 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
         started: Instant::now(),
     };
     Ok((state, jobs))
+}
+
+/// What runs cost: `RUN_COST` per run plus `AI_STEP_COST` per `ai` step.
+pub fn cost_rules(settings: &ServeSettings) -> CostRules {
+    CostRules { run_cost: settings.billing.run_cost, ai_step_cost: settings.billing.ai_step_cost }
+}
+
+/// The pipelines use cases; the planner is OpenAI when `OPENAI_API_KEY` is set
+/// (falling back to the rules on any failure), the rules otherwise.
+pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSettings) -> Result<PipelineService, String> {
+    let catalogue = Catalogue::from_registry(&connectors.registry);
+    let limits = Limits::default();
+    let planner: Arc<dyn Planner> = match settings.openai_api_key.as_deref().filter(|k| !k.trim().is_empty()) {
+        Some(key) => {
+            let mut config = OpenAiConfig::new(key.trim());
+            config.base_url = settings.openai_base_url.trim_end_matches('/').to_owned();
+            config.model = settings.openai_model.clone();
+            Arc::new(
+                OpenAiPlanner::new(config, catalogue.clone(), limits)
+                    .map_err(|e| format!("cannot build the OpenAI planner: {e}"))?,
+            )
+        }
+        None => Arc::new(RulePlanner::new(catalogue.clone(), limits)),
+    };
+    Ok(PipelineService::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        planner,
+        catalogue,
+        cost_rules(settings),
+        Arc::new(SystemClock),
+    )
+    .with_max_run_cost(Credits::new(settings.billing.max_run_cost))
+    .with_plan_rate(settings.plan_rate)
+    .with_daily_cap(Credits::new(settings.billing.daily_credit_cap)))
 }

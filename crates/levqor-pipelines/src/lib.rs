@@ -46,7 +46,7 @@ pub use ports::{
 };
 pub use run::{
     DryRun, DryRunStep, Next, RunOutcome, RunState, RunStatus, StepFailure, StepRecord, StepRunner, StepStatus,
-    dry_run, execute,
+    dry_run, execute, execute_next,
 };
 pub use template::{TemplateContext, TemplateError, render};
 pub use validate::{Limits, validate_document, validate_pipeline};

@@ -269,45 +269,64 @@ pub async fn execute(
 ) -> RunOutcome {
     let mut ran = Vec::new();
     loop {
-        let index = match state.next() {
-            Next::Run(i) => i,
-            Next::Done(status) => {
-                let failed = state.steps.iter().find(|s| s.status == StepStatus::Failed);
-                return RunOutcome {
-                    status,
-                    failed_step: failed.map(|s| s.id.clone()),
-                    retryable: failed.is_some_and(|s| s.retryable),
-                    ran,
-                };
-            }
-        };
-        let Some(step) = pipeline.steps.get(index) else {
-            state.record_failure(index, "the pipeline has no such step", false, clock.now());
-            continue;
-        };
-        ran.push(step.id.clone());
-        let params = match state.render_params(pipeline, index, input) {
-            Ok(params) => params,
-            Err(e) => {
-                let now = clock.now();
-                state.start(index, None, now);
-                state.record_failure(index, e.to_string(), false, now);
-                continue;
-            }
-        };
-        state.start(index, Some(params.clone()), clock.now());
-        match runner.run(step, params).await {
-            Ok(output) => {
-                let stop =
-                    step.connector == "builtin" && step.action == "filter" && output["passed"] == Value::Bool(false);
-                state.record_success(index, output, step_cost(step, rules), clock.now());
-                if stop {
-                    state.skip_after(index);
-                }
-            }
-            Err(failure) => state.record_failure(index, failure.message, failure.retryable, clock.now()),
+        match execute_next(pipeline, input, state, runner, clock, rules).await {
+            Some(id) => ran.push(id),
+            None => return outcome(state, ran),
         }
     }
+}
+
+/// What `state` says about a finished run, with the steps this call ran.
+pub fn outcome(state: &RunState, ran: Vec<String>) -> RunOutcome {
+    let failed = state.steps.iter().find(|s| s.status == StepStatus::Failed);
+    RunOutcome {
+        status: state.status(),
+        failed_step: failed.map(|s| s.id.clone()),
+        retryable: failed.is_some_and(|s| s.retryable),
+        ran,
+    }
+}
+
+/// Runs the next pending step of `state`, if there is one, and returns its id;
+/// `None` when the run is done (succeeded or failed). Lets the caller store the
+/// state between steps.
+pub async fn execute_next(
+    pipeline: &Pipeline,
+    input: &Value,
+    state: &mut RunState,
+    runner: &dyn StepRunner,
+    clock: &dyn Clock,
+    rules: &CostRules,
+) -> Option<String> {
+    let index = match state.next() {
+        Next::Run(i) => i,
+        Next::Done(_) => return None,
+    };
+    let Some(step) = pipeline.steps.get(index) else {
+        state.record_failure(index, "the pipeline has no such step", false, clock.now());
+        return state.steps.get(index).map(|s| s.id.clone());
+    };
+    let params = match state.render_params(pipeline, index, input) {
+        Ok(params) => params,
+        Err(e) => {
+            let now = clock.now();
+            state.start(index, None, now);
+            state.record_failure(index, e.to_string(), false, now);
+            return Some(step.id.clone());
+        }
+    };
+    state.start(index, Some(params.clone()), clock.now());
+    match runner.run(step, params).await {
+        Ok(output) => {
+            let stop = step.connector == "builtin" && step.action == "filter" && output["passed"] == Value::Bool(false);
+            state.record_success(index, output, step_cost(step, rules), clock.now());
+            if stop {
+                state.skip_after(index);
+            }
+        }
+        Err(failure) => state.record_failure(index, failure.message, failure.retryable, clock.now()),
+    }
+    Some(step.id.clone())
 }
 
 /// One step of a dry run.

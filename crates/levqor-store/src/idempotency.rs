@@ -59,7 +59,11 @@ pub struct Intake {
     pub recorded: Option<RecordedResponse>,
 }
 
-fn record_completion(conn: &mut DbConnection, r: &RecordedResponse, now: Timestamp) -> Result<(), StorageError> {
+pub(crate) fn record_completion(
+    conn: &mut DbConnection,
+    r: &RecordedResponse,
+    now: Timestamp,
+) -> Result<(), StorageError> {
     diesel::update(ik::table.filter(ik::caller.eq(&r.caller)).filter(ik::key.eq(r.key.as_str())))
         .set((
             ik::status.eq(Some(i32::from(r.response.status))),

@@ -119,6 +119,23 @@ fn locked_balance(pg: &mut PgConnection, user: &str) -> QueryResult<Option<i64>>
 /// Takes the user's balance row for the rest of the transaction and returns the
 /// balance. Creates the row (balance 0) the first time; a user that does not exist
 /// fails on the foreign key.
+/// Holds `amount` of `user`'s balance inside the caller's transaction.
+pub(crate) fn reserve_in(
+    conn: &mut DbConnection,
+    user: &UserId,
+    amount: Credits,
+    reason: &str,
+    ttl: TimeDelta,
+    now: Timestamp,
+) -> Result<Reservation, BillingError> {
+    let balance = lock_balance(conn, &user.to_string(), to_db(now))?;
+    let plan = plan_reserve(balance, user, amount, reason, ttl, now)?;
+    let row = ReservationRow::from_reservation(&plan.reservation);
+    diesel::insert_into(cr::table).values(&row).execute(conn).map_err(db_error)?;
+    post(conn, user, plan.posting, now)?;
+    Ok(row.into_reservation()?)
+}
+
 fn lock_balance(conn: &mut DbConnection, user: &str, now: i64) -> Result<Credits, StorageError> {
     let fresh = (cb::user_id.eq(user), cb::balance.eq(0_i64), cb::updated_at.eq(now));
     match conn {
@@ -330,15 +347,7 @@ impl Ledger for Store {
         ttl: TimeDelta,
         now: Timestamp,
     ) -> Result<Reservation, BillingError> {
-        let id = user.to_string();
-        self.write(|conn| {
-            let balance = lock_balance(conn, &id, to_db(now))?;
-            let plan = plan_reserve(balance, user, amount, reason, ttl, now)?;
-            let row = ReservationRow::from_reservation(&plan.reservation);
-            diesel::insert_into(cr::table).values(&row).execute(conn).map_err(db_error)?;
-            post(conn, user, plan.posting, now)?;
-            Ok(row.into_reservation()?)
-        })
+        self.write(|conn| reserve_in(conn, user, amount, reason, ttl, now))
     }
 
     fn settle(&self, id: &ReservationId, actual: Credits, now: Timestamp) -> Result<Reservation, BillingError> {

@@ -478,3 +478,45 @@ impl IsConflict for PipelinesError {
         matches!(self, PipelinesError::Storage(StorageError::Conflict(_)))
     }
 }
+
+/// Why [`Store::start_run`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StartRunError {
+    #[error(transparent)]
+    Billing(#[from] levqor_billing::BillingError),
+    #[error(transparent)]
+    Pipelines(#[from] PipelinesError),
+}
+
+impl From<StorageError> for StartRunError {
+    fn from(e: StorageError) -> Self {
+        Self::Pipelines(PipelinesError::Storage(e))
+    }
+}
+
+impl Store {
+    /// Starts a pipeline run in one transaction: reserves `amount` of the
+    /// owner's credits (`InsufficientCredits`: nothing is written), stores the
+    /// run with the reservation's id and enqueues its job, and records the
+    /// answer for an `Idempotency-Key` (`recorded`). All of them or none.
+    pub fn start_run(
+        &self,
+        run: &NewRun,
+        job: &levqor_jobs::NewJob,
+        amount: levqor_core::Credits,
+        reason: &str,
+        ttl: chrono::TimeDelta,
+        recorded: Option<&crate::RecordedResponse>,
+    ) -> Result<levqor_billing::Reservation, StartRunError> {
+        self.write(|conn| {
+            let reservation = crate::ledger::reserve_in(conn, &run.owner, amount, reason, ttl, run.created_at)?;
+            let run = NewRun { reservation_id: Some(reservation.id.to_string()), ..run.clone() };
+            insert_run(conn, &run)?;
+            crate::jobs::insert_jobs(conn, std::slice::from_ref(job))?;
+            if let Some(recorded) = recorded {
+                crate::idempotency::record_completion(conn, recorded, run.created_at)?;
+            }
+            Ok(reservation)
+        })
+    }
+}

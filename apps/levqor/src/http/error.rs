@@ -393,3 +393,28 @@ impl From<crate::services::ServiceError> for ApiError {
         }
     }
 }
+
+impl From<crate::services::pipelines::PipelineError> for ApiError {
+    fn from(e: crate::services::pipelines::PipelineError) -> Self {
+        use crate::services::pipelines::PipelineError as P;
+        use levqor_pipelines::{PipelinesError, PlanError};
+        match e {
+            P::Pipelines(PipelinesError::NotFound) => ApiError::not_found("no such pipeline"),
+            P::Pipelines(PipelinesError::Invalid(problems)) => ApiError::invalid(problems),
+            P::Pipelines(PipelinesError::Storage(e)) | P::Storage(e) => e.into(),
+            P::Plan(PlanError::InvalidDescription(problem)) => ApiError::invalid_field("description", problem),
+            P::Plan(e @ PlanError::NotUnderstood { .. }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_understood", e.to_string())
+            }
+            P::Plan(PlanError::Invalid(problems)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_pipeline", "the planned pipeline is invalid")
+                    .with_details(problems)
+            }
+            P::Billing(e) => e.into(),
+            e @ P::DailyCapReached { .. } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "daily_credit_cap", e.to_string())
+            }
+            P::RateLimited(after) => ApiError::rate_limited(after).with_header(header::RETRY_AFTER, after.to_string()),
+        }
+    }
+}

@@ -255,7 +255,14 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
     let id = job_id(&id)?;
-    let job = web::block(move || state.store.cancel(&owner, &id, SystemClock.now())).await??;
+    let st = state.clone();
+    let job = web::block(move || st.store.cancel(&owner, &id, SystemClock.now())).await??;
+    // A cancelled pipeline run gives its reserved credits back now; if that
+    // fails, the cancel still stands and the reservation sweeper returns them.
+    let (svc, ended) = (state.pipelines.clone(), job.clone());
+    if let Ok(Err(e)) = web::block(move || svc.job_ended(&ended)).await {
+        slog::warn!(state.log, "could not release the credits of a cancelled run"; "job_id" => %job.id, "error" => %e);
+    }
     Ok(HttpResponse::Ok().json(JobStatus::from(job)))
 }
 

@@ -13,6 +13,7 @@ pub mod json;
 pub mod keys;
 pub mod middleware;
 pub mod openapi;
+pub mod pipelines;
 pub mod rate_limit;
 pub mod referrals;
 pub mod request_id;
@@ -75,7 +76,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/billing/health").route(web::get().to(billing::health)))
         .service(web::resource("/api/v1/referrals").route(web::post().to(referrals::reward)))
         .service(web::resource("/api/v1/referrals/track").route(web::post().to(referrals::track)))
-        .service(web::resource("/api/v1/referrals/code").route(web::get().to(referrals::code)));
+        .service(web::resource("/api/v1/referrals/code").route(web::get().to(referrals::code)))
+        .service(web::resource("/api/v1/plan").route(web::post().to(pipelines::plan)))
+        .service(web::resource("/api/v1/pipelines/schema").route(web::get().to(pipelines::schema)))
+        .service(
+            web::resource("/api/v1/pipelines")
+                .route(web::post().to(pipelines::create))
+                .route(web::get().to(pipelines::list)),
+        )
+        .service(
+            web::resource("/api/v1/pipelines/{id}")
+                .route(web::get().to(pipelines::get))
+                .route(web::put().to(pipelines::update))
+                .route(web::delete().to(pipelines::delete)),
+        )
+        .service(web::resource("/api/v1/run").route(web::post().to(pipelines::run)))
+        .service(web::resource("/api/v1/runs").route(web::get().to(pipelines::list_runs)))
+        .service(web::resource("/api/v1/runs/{job_id}").route(web::get().to(pipelines::get_run)))
+        .service(web::resource("/hooks/{pipeline_id}/{token}").route(web::post().to(pipelines::hook)));
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

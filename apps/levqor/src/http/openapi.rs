@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{billing, connections, connectors, error, jobs, keys, referrals, service, users};
+use super::{billing, connections, connectors, error, jobs, keys, pipelines, referrals, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,8 @@ use super::{billing, connections, connectors, error, jobs, keys, referrals, serv
         billing::statement, billing::packs, billing::purchase, billing::add_credits,
         billing::create_checkout_session, billing::webhook, billing::health,
         referrals::reward, referrals::track, referrals::code,
+        pipelines::plan, pipelines::schema, pipelines::create, pipelines::list, pipelines::get, pipelines::update,
+        pipelines::delete, pipelines::run, pipelines::list_runs, pipelines::get_run, pipelines::hook,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security),
@@ -31,6 +33,7 @@ use super::{billing, connections, connectors, error, jobs, keys, referrals, serv
         (name = "credits", description = "the credit ledger: balance, packs, purchases"),
         (name = "billing", description = "Stripe Checkout, the Stripe webhook and payments health"),
         (name = "referrals", description = "referral codes, rewards and attribution"),
+        (name = "pipelines", description = "the AI workflow builder: plan from plain words, versioned pipelines, billed and resumable runs, webhook triggers"),
     )
 )]
 pub struct ApiDoc;

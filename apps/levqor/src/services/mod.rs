@@ -3,6 +3,7 @@
 
 pub mod billing;
 pub mod outbox;
+pub mod pipelines;
 
 use levqor_accounts::AccountsError;
 use levqor_billing::BillingError;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_KEY, Backend, Reply, TestApp};
 
 #[path = "../../../../crates/levqor-connectors/tests/support/mod.rs"]
-mod fake;
+pub mod fake;
 
 use fake::{FakeServer, Recorded, Reply as FakeReply};
 

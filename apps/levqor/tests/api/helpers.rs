@@ -164,6 +164,17 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// A JSON POST with an `Idempotency-Key`.
+    pub async fn client_post(&self, path: &str, key: &str, body: &Value, idempotency_key: &str) -> Reply {
+        let req = self
+            .client
+            .post(self.url(path))
+            .header("X-Api-Key", key)
+            .header("Idempotency-Key", idempotency_key)
+            .json(body);
+        self.send(req).await
+    }
+
     /// Upsert a user and give it a key: (user id, key).
     pub async fn new_user(&self, email: &str) -> (String, String) {
         let r = self.post("/api/v1/users/upsert", Some(ADMIN_KEY), &json!({ "email": email })).await;
