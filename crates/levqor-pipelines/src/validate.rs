@@ -38,6 +38,62 @@ const STEP_FIELDS: &[&str] = &["id", "type", "connector", "action", "params"];
 /// catalogue and the limits, and returns the normalised pipeline, or every
 /// problem found. The document's `id` and `name` are ignored.
 pub fn validate_document(doc: &Value, catalogue: &Catalogue, limits: &Limits) -> Result<Pipeline, Vec<FieldProblem>> {
+    // Structure first, by the published JSON Schema; then the checks a schema cannot
+    // make (live catalogue, param types with templates, references, cron). Where both
+    // report a field, the more specific semantic message is kept.
+    let structural = schema_problems(doc);
+    match validate_semantics(doc, catalogue, limits) {
+        Ok(pipeline) if structural.is_empty() => Ok(pipeline),
+        Ok(_) => Err(structural),
+        Err(mut problems) => {
+            // Schema errors often sit on a parent of the field the semantic check
+            // names (`additionalProperties` on the object): keep only new places.
+            let covered = |path: &str| {
+                path == "pipeline"
+                    || problems.iter().any(|p| {
+                        p.field == path
+                            || p.field.starts_with(&format!("{path}."))
+                            || p.field.starts_with(&format!("{path}["))
+                    })
+            };
+            let extras: Vec<FieldProblem> = structural.into_iter().filter(|e| !covered(&e.field)).collect();
+            problems.extend(extras);
+            Err(problems)
+        }
+    }
+}
+
+/// The document checked against [`pipeline_schema`] with the jsonschema crate.
+fn schema_problems(doc: &Value) -> Vec<FieldProblem> {
+    static VALIDATOR: std::sync::OnceLock<Option<jsonschema::Validator>> = std::sync::OnceLock::new();
+    let Some(validator) = VALIDATOR.get_or_init(|| jsonschema::validator_for(&crate::document::pipeline_schema()).ok())
+    else {
+        return vec![FieldProblem::new("pipeline", "the pipeline schema could not be compiled")];
+    };
+    validator
+        .iter_errors(doc)
+        .map(|e| FieldProblem::new(pointer_to_path(&e.instance_path().to_string()), e.to_string()))
+        .collect()
+}
+
+/// `/actions/1/params/channel` → `actions[1].params.channel`; the root → `pipeline`.
+fn pointer_to_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if token.chars().all(|c| c.is_ascii_digit()) && !token.is_empty() {
+            out.push_str(&format!("[{token}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&token);
+        }
+    }
+    if out.is_empty() { "pipeline".to_owned() } else { out }
+}
+
+fn validate_semantics(doc: &Value, catalogue: &Catalogue, limits: &Limits) -> Result<Pipeline, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     let Some(doc) = doc.as_object() else {
         return Err(vec![FieldProblem::new("pipeline", "must be a JSON object")]);
@@ -533,4 +589,28 @@ fn types_of(schema: &Map<String, Value>) -> Option<Vec<&str>> {
         _ => return None,
     };
     (!types.is_empty()).then_some(types)
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    #[test]
+    fn pointers_become_field_paths() {
+        assert_eq!(pointer_to_path(""), "pipeline");
+        assert_eq!(pointer_to_path("/actions/1/params/channel"), "actions[1].params.channel");
+        assert_eq!(pointer_to_path("/a~1b"), "a/b");
+    }
+
+    #[test]
+    fn the_published_schema_compiles_and_checks_structure() {
+        assert!(jsonschema::validator_for(&crate::document::pipeline_schema()).is_ok());
+        let problems = schema_problems(
+            &serde_json::json!({"trigger": "manual", "actions": [{"type": "log", "params": {}, "colour": "red"}]}),
+        );
+        assert!(problems.iter().any(|p| p.field == "actions[0]"), "{problems:?}");
+        assert!(
+            schema_problems(&serde_json::json!({"actions": [{"type": "log", "params": {"message": "hi"}}]})).is_empty()
+        );
+    }
 }
