@@ -1,6 +1,6 @@
 # Levqor maintainers' recipes. `just --list` shows them.
 
-pg_url := env_var_or_default("LEVQOR_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+pg_url := env_var_or_default("LEVQOR_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 
 # Serve the API on the embedded default (SQLite in ./data).
 run *args:
@@ -12,7 +12,7 @@ test:
 
 # The store and HTTP suites against PostgreSQL (LEVQOR_TEST_DATABASE_URL, default local postgres).
 test-pg:
-    LEVQOR_TEST_DATABASE_URL={{pg_url}} cargo test -p levqor-store -p levqor
+    LEVQOR_TEST_DATABASE_URL="{{pg_url}}" cargo test -p levqor-store -p levqor
 
 # Clippy with warnings as errors, and the formatting check.
 lint:
