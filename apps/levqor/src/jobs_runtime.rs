@@ -152,6 +152,9 @@ impl JobsRuntime {
             .map_err(|e| e.to_string())?;
 
         let release = release_hook(Arc::new(store.clone()), Arc::new(store.clone()), clock.clone(), log.clone());
+        // Jobs end in a worker or, when their last lease expires, in the sweeper:
+        // both report them the same way.
+        let on_finished = both(callbacks.hook(), release);
         let pool = (settings.workers > 0).then(|| {
             let config = WorkerConfig {
                 concurrency: settings.workers,
@@ -159,7 +162,7 @@ impl JobsRuntime {
                 per_owner_limit: Some(settings.owner_limit()),
                 lease: Duration::from_secs(settings.lease_s),
                 heartbeat_every: Duration::from_secs(settings.lease_s).div_f64(3.0),
-                on_finished: Some(both(callbacks.hook(), release.clone())),
+                on_finished: Some(on_finished.clone()),
                 ..WorkerConfig::default()
             };
             WorkerPool::start(queue.clone(), registry.clone(), config, clock.clone(), shutdown.clone())
@@ -167,6 +170,7 @@ impl JobsRuntime {
         let waker = pool.as_ref().map(WorkerPool::waker);
         let sweeper = SweeperConfig {
             every: Duration::from_secs(settings.lease_s.div_ceil(4).max(1)),
+            on_finished: Some(on_finished),
             ..SweeperConfig::default()
         };
         let mut background = vec![Sweeper::start(queue, sweeper, clock.clone(), shutdown.clone(), waker.clone())];

@@ -201,16 +201,17 @@ pub fn heartbeat_extends_the_lease(q: &dyn JobQueue) {
     assert!(!q.heartbeat(&c.job.id, &LeaseToken::generate(), at(200)).unwrap());
     assert!(!q.heartbeat(&JobId::new(), &c.lease_token, at(200)).unwrap());
     assert_eq!(get(q, &c.job.id).lease_expires_at, Some(at(90)));
-    assert_eq!(q.rescue_expired(&exact_policy(), at(60), 100).unwrap(), 0);
+    assert!(q.rescue_expired(&exact_policy(), at(60), 100).unwrap().is_empty());
     assert_eq!(get(q, &c.job.id).state, JobState::Running);
 }
 
 pub fn lease_expiry_and_rescue(q: &dyn JobQueue) {
     q.enqueue(&new_job(&UserId::new(), 0)).unwrap();
     let c = claim_one(q, at(0));
-    assert_eq!(q.rescue_expired(&exact_policy(), at(29), 100).unwrap(), 0);
-    assert_eq!(q.rescue_expired(&exact_policy(), at(30), 100).unwrap(), 1);
+    assert!(q.rescue_expired(&exact_policy(), at(29), 100).unwrap().is_empty());
+    let returned = q.rescue_expired(&exact_policy(), at(30), 100).unwrap();
     let rescued = get(q, &c.job.id);
+    assert_eq!(returned, vec![rescued.clone()], "the rescued job is returned as stored");
     assert_eq!(rescued.state, JobState::Failed);
     assert_eq!(rescued.run_at, at(31), "retried after the first back-off (1 s)");
     assert_eq!(rescued.lease_token, None);
@@ -272,6 +273,15 @@ pub fn dead_after_max_attempts(q: &dyn JobQueue) {
     let dead = fail(q, &claim_one(q, at(2)), true, at(3));
     assert_eq!((dead.state, dead.attempts, dead.finished_at), (JobState::Dead, 2, Some(at(3))));
     assert!(claim_at(q, 10, at(10_000)).is_empty());
+
+    // A last attempt whose lease expires is dead too, and returned as such.
+    let last = NewJob { max_attempts: 1, ..new_job(&UserId::new(), 1) };
+    q.enqueue(&last).unwrap();
+    let c = claim_one(q, at(10_000));
+    let rescued = q.rescue_expired(&exact_policy(), at(10_030), 100).unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!((rescued[0].state, rescued[0].finished_at), (JobState::Dead, Some(at(10_030))));
+    assert_eq!(get(q, &c.job.id), rescued[0]);
 }
 
 pub fn non_retryable_failure_is_dead(q: &dyn JobQueue) {

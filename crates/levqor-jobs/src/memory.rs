@@ -145,17 +145,17 @@ impl JobQueue for MemoryQueue {
         Ok(job.clone())
     }
 
-    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<u32, JobsError> {
+    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<Vec<Job>, JobsError> {
         let mut jobs = self.jobs()?;
-        let mut rescued = 0;
+        let mut rescued = Vec::new();
         for job in jobs.values_mut() {
-            if rescued >= limit {
+            if rescued.len() >= limit as usize {
                 break;
             }
             let expired = job.state == JobState::Running && job.lease_expires_at.is_some_and(|at| at <= now);
             if expired {
                 *job = rules::rescue(job, policy, now, RetryPolicy::sample())?;
-                rescued += 1;
+                rescued.push(job.clone());
             }
         }
         Ok(rescued)

@@ -138,8 +138,9 @@ pub trait JobQueue: Send + Sync {
     fn retry(&self, owner: &UserId, id: &JobId, now: Timestamp) -> Result<Job, JobsError>;
 
     /// Fails (or kills) up to `limit` running jobs whose lease expired at or before
-    /// `now` ([`crate::rules::rescue`]); returns how many.
-    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<u32, JobsError>;
+    /// `now` ([`crate::rules::rescue`]); returns them as they are now, so the
+    /// ones that ended `dead` can be reported like any other finished job.
+    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<Vec<Job>, JobsError>;
 
     fn get(&self, id: &JobId) -> Result<Option<Job>, StorageError>;
 

@@ -10,19 +10,34 @@ use tokio::task::JoinHandle;
 use crate::queue::JobQueue;
 use crate::retry::RetryPolicy;
 use crate::shutdown::Shutdown;
-use crate::worker::Waker;
+use crate::worker::{FinishedHook, Waker};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SweeperConfig {
     pub every: Duration,
     /// Jobs rescued per queue call; the sweeper repeats while a call is full.
     pub batch: u32,
     pub retry_policy: RetryPolicy,
+    /// Called for every rescued job that ended (`dead`: its last attempt's lease
+    /// expired), like [`crate::worker::WorkerConfig::on_finished`] for jobs a
+    /// worker finished.
+    pub on_finished: Option<FinishedHook>,
 }
 
 impl Default for SweeperConfig {
     fn default() -> Self {
-        Self { every: Duration::from_secs(5), batch: 500, retry_policy: RetryPolicy::default() }
+        Self { every: Duration::from_secs(5), batch: 500, retry_policy: RetryPolicy::default(), on_finished: None }
+    }
+}
+
+impl std::fmt::Debug for SweeperConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SweeperConfig")
+            .field("every", &self.every)
+            .field("batch", &self.batch)
+            .field("retry_policy", &self.retry_policy)
+            .field("on_finished", &self.on_finished.is_some())
+            .finish()
     }
 }
 
@@ -59,9 +74,12 @@ pub async fn sweep_once(queue: &Arc<dyn JobQueue>, config: &SweeperConfig, clock
     loop {
         let (q, policy, now, batch) = (queue.clone(), config.retry_policy.clone(), clock.now(), config.batch.max(1));
         match tokio::task::spawn_blocking(move || q.rescue_expired(&policy, now, batch)).await {
-            Ok(Ok(n)) => {
-                total += u64::from(n);
-                if n < batch {
+            Ok(Ok(rescued)) => {
+                total += rescued.len() as u64;
+                if let Some(hook) = &config.on_finished {
+                    rescued.iter().filter(|job| job.state.is_terminal()).for_each(|job| hook(job));
+                }
+                if rescued.len() < batch as usize {
                     return total;
                 }
             }
@@ -105,6 +123,32 @@ mod tests {
         assert_eq!(sweep_once(&queue, &config, &clock).await, 7);
         assert_eq!(memory.counts(clock.now()).unwrap().failed, 7);
         assert!(jobs.iter().all(|j| memory.get(&j.id).unwrap().unwrap().state == JobState::Failed));
+    }
+
+    #[tokio::test]
+    async fn rescued_jobs_that_died_are_reported() {
+        let memory = Arc::new(MemoryQueue::new());
+        let owner = UserId::new();
+        let last = crate::NewJob { max_attempts: 1, ..new_job(&owner, 0) };
+        let again = crate::NewJob { max_attempts: 3, ..new_job(&owner, 1) };
+        memory.enqueue_batch(&[last.clone(), again]).unwrap();
+        let request = ClaimRequest {
+            worker: "w".into(),
+            limit: 10,
+            lease: TimeDelta::seconds(30),
+            per_owner_limit: None,
+            now: t0() + TimeDelta::seconds(1),
+        };
+        assert_eq!(memory.claim(&request).unwrap().len(), 2);
+
+        let reported = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = reported.clone();
+        let hook: FinishedHook = Arc::new(move |job| sink.lock().unwrap().push((job.id.clone(), job.state)));
+        let config = SweeperConfig { on_finished: Some(hook), ..SweeperConfig::default() };
+        let queue: Arc<dyn JobQueue> = memory.clone();
+        let clock = ManualClock::new(t0() + TimeDelta::seconds(32));
+        assert_eq!(sweep_once(&queue, &config, &clock).await, 2);
+        assert_eq!(*reported.lock().unwrap(), vec![(last.id, JobState::Dead)], "only the job that ended");
     }
 
     #[tokio::test]

@@ -328,13 +328,13 @@ impl JobQueue for Store {
         })
     }
 
-    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<u32, JobsError> {
+    fn rescue_expired(&self, policy: &RetryPolicy, now: Timestamp, limit: u32) -> Result<Vec<Job>, JobsError> {
         self.write(|conn| {
-            let mut rescued = 0;
+            let mut rescued = Vec::new();
             for job in expired_leases(conn, now, i64::from(limit))? {
                 let next = rules::rescue(&job, policy, now, RetryPolicy::sample())?;
                 if write_if_unchanged(conn, &job, &next)? {
-                    rescued += 1;
+                    rescued.push(next);
                 }
             }
             Ok(rescued)

@@ -713,6 +713,63 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn a_run_whose_last_lease_expired_gives_its_credits_back_sqlite() {
+        last_lease_expired(TestDb::sqlite()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_run_whose_last_lease_expired_gives_its_credits_back_postgres() {
+        if let Some(db) = TestDb::postgres("levqor::services::pipelines::last_lease_expired") {
+            last_lease_expired(db).await;
+        }
+    }
+
+    /// A worker that claims the run's job and vanishes, on every attempt: the
+    /// sweeper's rescue of the last one ends the job `dead`, and the finished-job
+    /// hook gives the reservation back at once (not after its 6 h TTL).
+    async fn last_lease_expired(db: TestDb) {
+        use levqor_jobs::{ClaimRequest, JobState, SweeperConfig, sweeper::sweep_once};
+        let svc = service(&db.store);
+        let owner = user_with_credits(&db.store, 10);
+        let doc = json!({"description": "notify", "trigger": "manual",
+            "actions": [{"type": "sendSlack", "connector": "slack", "params": {"channel": "#a", "message": "hi"}}]});
+        let created = svc.create(&owner, &doc).unwrap();
+        let started = svc.start_run(owner.clone(), created.stored.id, json!({}), &|_| true, None).await.unwrap();
+        assert_eq!(db.store.balance(&owner).unwrap(), Credits::new(10 - started.cost.get()), "reserved");
+
+        let queue: Arc<dyn JobQueue> = Arc::new(db.store.clone());
+        let store: Arc<dyn PipelineStore> = Arc::new(db.store.clone());
+        let ledger: Arc<dyn Ledger> = Arc::new(db.store.clone());
+        let hook = release_hook(store, ledger, Arc::new(SystemClock), crate::telemetry::discard());
+        let config = SweeperConfig { on_finished: Some(hook), ..SweeperConfig::default() };
+        let mut at = Utc::now() + TimeDelta::minutes(1);
+        for _ in 0..20 {
+            let request = ClaimRequest {
+                worker: "gone".into(),
+                limit: 1,
+                lease: TimeDelta::seconds(30),
+                per_owner_limit: None,
+                now: at,
+            };
+            assert_eq!(queue.claim(&request).unwrap().len(), 1);
+            let clock = levqor_core::ManualClock::new(at + TimeDelta::seconds(31));
+            assert_eq!(sweep_once(&queue, &config, &clock).await, 1);
+            if queue.get(&started.job_id).unwrap().unwrap().state == JobState::Dead {
+                break;
+            }
+            at += TimeDelta::hours(1);
+        }
+        assert_eq!(queue.get(&started.job_id).unwrap().unwrap().state, JobState::Dead);
+        for _ in 0..200 {
+            if db.store.balance(&owner).unwrap() == Credits::new(10) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the credits of the dead run were not given back: {}", db.store.balance(&owner).unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn each_tick_fires_once_across_instances_sqlite() {
         ticks_once(TestDb::sqlite()).await;
     }
