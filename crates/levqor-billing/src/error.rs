@@ -10,6 +10,10 @@ pub enum BillingError {
     InsufficientCredits { balance: Credits, needed: Credits },
     #[error("not found")]
     NotFound,
+    /// A 402: the run would take the user's spending past a [`crate::SpendingCap`].
+    /// Nothing was written.
+    #[error("daily credit cap reached: {spent} of {cap} credits spent on runs today, this run needs {needed}")]
+    SpendingCapReached { spent: Credits, needed: Credits, cap: Credits },
     #[error("the request is invalid")]
     Invalid(Vec<FieldProblem>),
     /// A 409: the reservation was already settled or released (for instance by the

@@ -40,6 +40,11 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    /// The kinds that make up what runs cost: reservations, less what came back
+    /// (settlement remainders, releases, refunds).
+    pub const RUN_SPENDING: [EntryKind; 4] =
+        [EntryKind::RunReserve, EntryKind::RunSettle, EntryKind::ReservationRelease, EntryKind::Refund];
+
     pub const ALL: [EntryKind; 8] = [
         EntryKind::FreeGrant,
         EntryKind::Purchase,
@@ -322,10 +327,52 @@ pub fn plan_release(balance: Credits, reservation: &Reservation, expired: bool) 
     })
 }
 
+/// A ceiling on what one user's runs may spend from `since` on (`DAILY_CREDIT_CAP`
+/// from midnight UTC): held reservations count as spent, credits that came back
+/// do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpendingCap {
+    pub limit: Credits,
+    pub since: Timestamp,
+}
+
+impl SpendingCap {
+    /// The cap for the UTC day of `now`.
+    pub fn daily(limit: Credits, now: Timestamp) -> Self {
+        let midnight = now.date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
+        Self { limit, since: midnight }
+    }
+
+    /// `SpendingCapReached` unless `spent` (already including `needed`) fits.
+    pub fn check(&self, spent: Credits, needed: Credits) -> Result<(), BillingError> {
+        if spent > self.limit {
+            let before = Credits::new(spent.get().saturating_sub(needed.get()).max(0));
+            return Err(BillingError::SpendingCapReached { spent: before, needed, cap: self.limit });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_daily_cap_starts_at_midnight_utc_and_counts_the_new_run() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 17, 5, 9).unwrap();
+        let cap = SpendingCap::daily(Credits::new(5), now);
+        assert_eq!(cap.since, Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap());
+        assert_eq!(cap.check(Credits::new(5), Credits::new(2)), Ok(()));
+        assert_eq!(
+            cap.check(Credits::new(6), Credits::new(2)),
+            Err(BillingError::SpendingCapReached {
+                spent: Credits::new(4),
+                needed: Credits::new(2),
+                cap: Credits::new(5)
+            })
+        );
+    }
 
     fn c(n: i64) -> Credits {
         Credits::new(n)

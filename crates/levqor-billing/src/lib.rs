@@ -60,8 +60,8 @@ pub use checkout::{
 pub use error::BillingError;
 pub use ids::{EntryId, ReservationId};
 pub use ledger::{
-    ClosePlan, EntryKind, LedgerEntry, Posting, Reservation, ReservationState, ReservePlan, plan_adjust, plan_grant,
-    plan_release, plan_reserve, plan_settle,
+    ClosePlan, EntryKind, LedgerEntry, Posting, Reservation, ReservationState, ReservePlan, SpendingCap, plan_adjust,
+    plan_grant, plan_release, plan_reserve, plan_settle,
 };
 pub use memory::MemoryLedger;
 pub use packs::{CreditPack, PackError, Packs};

@@ -136,6 +136,26 @@ pub(crate) fn reserve_in(
     Ok(row.into_reservation()?)
 }
 
+/// What `user`'s runs spent from `since` on (see [`levqor_billing::SpendingCap`]).
+/// Called after [`reserve_in`] took the balance row, so concurrent starts for the
+/// same user see each other's reservations.
+pub(crate) fn run_spending_since(
+    conn: &mut DbConnection,
+    user: &UserId,
+    since: Timestamp,
+) -> Result<Credits, StorageError> {
+    let kinds: Vec<&str> = EntryKind::RUN_SPENDING.iter().map(|k| k.as_str()).collect();
+    // SUM(BIGINT) is NUMERIC on PostgreSQL: cast back, so both backends read an i64.
+    let moved: i64 = le::table
+        .filter(le::user_id.eq(user.to_string()))
+        .filter(le::created_at.ge(to_db(since)))
+        .filter(le::kind.eq_any(kinds))
+        .select(diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(COALESCE(SUM(amount), 0) AS BIGINT)"))
+        .first(conn)
+        .map_err(db_error)?;
+    Ok(Credits::new(moved.saturating_neg().max(0)))
+}
+
 fn lock_balance(conn: &mut DbConnection, user: &str, now: i64) -> Result<Credits, StorageError> {
     let fresh = (cb::user_id.eq(user), cb::balance.eq(0_i64), cb::updated_at.eq(now));
     match conn {

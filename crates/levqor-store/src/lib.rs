@@ -23,4 +23,4 @@ pub mod testing;
 pub use connection::{Backend, DbConnection, Store, StoreOptions};
 pub use error::StoreError;
 pub use idempotency::{Intake, RecordedResponse};
-pub use pipelines::StartRunError;
+pub use pipelines::{RunStart, StartRunError};

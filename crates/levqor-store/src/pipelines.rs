@@ -494,22 +494,35 @@ impl From<StorageError> for StartRunError {
     }
 }
 
+/// Everything [`Store::start_run`] writes.
+#[derive(Debug, Clone)]
+pub struct RunStart {
+    pub run: NewRun,
+    pub job: levqor_jobs::NewJob,
+    /// Credits reserved for the run, held for `ttl` at most.
+    pub amount: levqor_core::Credits,
+    pub reason: String,
+    pub ttl: chrono::TimeDelta,
+    /// Refuse when the owner's run spending, this run included, exceeds it.
+    pub cap: Option<levqor_billing::SpendingCap>,
+    /// The answer to record for an `Idempotency-Key`.
+    pub recorded: Option<crate::RecordedResponse>,
+}
+
 impl Store {
-    /// Starts a pipeline run in one transaction: reserves `amount` of the
-    /// owner's credits (`InsufficientCredits`: nothing is written), stores the
-    /// run with the reservation's id and enqueues its job, and records the
-    /// answer for an `Idempotency-Key` (`recorded`). All of them or none.
-    pub fn start_run(
-        &self,
-        run: &NewRun,
-        job: &levqor_jobs::NewJob,
-        amount: levqor_core::Credits,
-        reason: &str,
-        ttl: chrono::TimeDelta,
-        recorded: Option<&crate::RecordedResponse>,
-    ) -> Result<levqor_billing::Reservation, StartRunError> {
+    /// Starts a pipeline run in one transaction: reserves the run's credits
+    /// (`InsufficientCredits` or `SpendingCapReached`: nothing is written), stores
+    /// the run with the reservation's id, enqueues its job and records the
+    /// `Idempotency-Key` answer. All of them or none.
+    pub fn start_run(&self, start: &RunStart) -> Result<levqor_billing::Reservation, StartRunError> {
+        let RunStart { run, job, amount, reason, ttl, cap, recorded } = start;
+        let (amount, ttl) = (*amount, *ttl);
         self.write(|conn| {
             let reservation = crate::ledger::reserve_in(conn, &run.owner, amount, reason, ttl, run.created_at)?;
+            if let Some(cap) = *cap {
+                // Under the balance row's lock: simultaneous starts cannot both pass.
+                cap.check(crate::ledger::run_spending_since(conn, &run.owner, cap.since)?, amount)?;
+            }
             let run = NewRun { reservation_id: Some(reservation.id.to_string()), ..run.clone() };
             insert_run(conn, &run)?;
             crate::jobs::insert_jobs(conn, std::slice::from_ref(job))?;

@@ -351,6 +351,9 @@ impl From<levqor_billing::BillingError> for ApiError {
         match e {
             B::InsufficientCredits { balance, needed } => ApiError::insufficient_credits(balance.get(), needed.get()),
             B::NotFound => ApiError::not_found("no such user or entry"),
+            e @ B::SpendingCapReached { .. } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "daily_credit_cap", e.to_string())
+            }
             B::Invalid(details) => ApiError::invalid(details),
             B::ReservationNotHeld(state) => {
                 ApiError::conflict(format!("the reservation is already {}", state.as_str()))
@@ -411,9 +414,6 @@ impl From<crate::services::pipelines::PipelineError> for ApiError {
                     .with_details(problems)
             }
             P::Billing(e) => e.into(),
-            e @ P::DailyCapReached { .. } => {
-                ApiError::new(StatusCode::PAYMENT_REQUIRED, "daily_credit_cap", e.to_string())
-            }
             P::RateLimited(after) => ApiError::rate_limited(after).with_header(header::RETRY_AFTER, after.to_string()),
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use levqor_billing::{BillingError, Ledger, ReservationId};
+use levqor_billing::{BillingError, Ledger, ReservationId, SpendingCap};
 use levqor_core::{Clock, Credits, Cursor, FieldProblem, Page, StorageError, UserId};
 use levqor_jobs::workflow::WorkflowFuture;
 use levqor_jobs::{IntakeRequest, JobContext, JobError, JobId, NewJob, Workflow};
@@ -16,7 +16,7 @@ use levqor_pipelines::{
     Planner, PlannerKind, RunState, RunStatus, Step, StepFailure, StepRunner, StoredPipeline, StoredRun, Trigger,
     dry_run, estimate_cost, execute_next, run_workflow, validate_document,
 };
-use levqor_store::{RecordedResponse, StartRunError, Store};
+use levqor_store::{RecordedResponse, RunStart, StartRunError, Store};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -42,10 +42,6 @@ pub enum PipelineError {
     /// this many seconds.
     #[error("too many plans; try again in {0} s")]
     RateLimited(u64),
-    /// The run would take the owner's pipeline spending today (UTC) past
-    /// `DAILY_CREDIT_CAP`.
-    #[error("daily credit cap reached: {spent} of {cap} credits spent on runs today, this run needs {needed}")]
-    DailyCapReached { spent: Credits, needed: Credits, cap: Credits },
 }
 
 fn invalid(problems: Vec<FieldProblem>) -> PipelineError {
@@ -84,31 +80,15 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Starts a run in one transaction: the credit reservation, the run record
-/// and the job (see [`Store::start_run`]).
+/// Starts a run in one transaction: the credit reservation (within `cap`), the
+/// run record and the job (see [`Store::start_run`]).
 pub trait StartRun: Send + Sync {
-    fn start_run(
-        &self,
-        run: &NewRun,
-        job: &NewJob,
-        amount: Credits,
-        reason: &str,
-        ttl: TimeDelta,
-        recorded: Option<&RecordedResponse>,
-    ) -> Result<ReservationId, PipelineError>;
+    fn start_run(&self, start: &RunStart) -> Result<ReservationId, PipelineError>;
 }
 
 impl StartRun for Store {
-    fn start_run(
-        &self,
-        run: &NewRun,
-        job: &NewJob,
-        amount: Credits,
-        reason: &str,
-        ttl: TimeDelta,
-        recorded: Option<&RecordedResponse>,
-    ) -> Result<ReservationId, PipelineError> {
-        match Store::start_run(self, run, job, amount, reason, ttl, recorded) {
+    fn start_run(&self, start: &RunStart) -> Result<ReservationId, PipelineError> {
+        match Store::start_run(self, start) {
             Ok(reservation) => Ok(reservation.id),
             Err(StartRunError::Billing(e)) => Err(e.into()),
             Err(StartRunError::Pipelines(e)) => Err(e.into()),
@@ -179,32 +159,6 @@ impl PipelineService {
     pub fn with_daily_cap(mut self, cap: Credits) -> Self {
         self.daily_cap = (cap > Credits::ZERO).then_some(cap);
         self
-    }
-
-    /// Credits `owner` spent on runs since midnight UTC: reserved, less what came
-    /// back (held reservations count as spent). Blocking.
-    fn spent_today(&self, owner: &UserId, now: levqor_core::Timestamp) -> Result<Credits, PipelineError> {
-        use levqor_billing::EntryKind;
-        let midnight = now.date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
-        let (mut spent, mut cursor) = (0i64, None);
-        loop {
-            let page = self.ledger.entries(owner, cursor.as_ref(), 100)?;
-            for entry in &page.items {
-                if entry.created_at < midnight {
-                    return Ok(Credits::new(spent.max(0)));
-                }
-                if matches!(
-                    entry.kind,
-                    EntryKind::RunReserve | EntryKind::RunSettle | EntryKind::ReservationRelease | EntryKind::Refund
-                ) {
-                    spent = spent.saturating_sub(entry.amount.get());
-                }
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(Credits::new(spent.max(0))),
-            }
-        }
     }
 
     /// Refuses runs estimated above `cap` (`MAX_RUN_COST`).
@@ -322,15 +276,6 @@ impl PipelineService {
             .into());
         }
         let now = self.clock.now();
-        if let Some(cap) = self.daily_cap {
-            // Checked before the start's transaction: runs started at the same
-            // moment may pass it together by at most their own cost.
-            let (svc, owner) = (self.clone(), stored.owner.clone());
-            let spent = blocking(move || svc.spent_today(&owner, now)).await?;
-            if spent.get().saturating_add(cost.get()) > cap.get() {
-                return Err(PipelineError::DailyCapReached { spent, needed: cost, cap });
-            }
-        }
         let request = IntakeRequest {
             workflow: run_workflow(&stored.id),
             payload: json!({"pipeline_id": stored.id.to_string(), "version": stored.version, "input": input}),
@@ -360,10 +305,18 @@ impl PipelineService {
             reservation_id: None,
             created_at: now,
         };
-        let reason = format!("run of pipeline {}", stored.id);
-        let recorded = record.map(|r| r(&Started { job_id: job_id.clone(), cost }));
+        let start = RunStart {
+            reason: format!("run of pipeline {}", stored.id),
+            recorded: record.map(|r| r(&Started { job_id: job_id.clone(), cost })),
+            run,
+            job,
+            amount: cost,
+            ttl: RESERVATION_TTL,
+            // Checked inside the start's transaction, under the balance row's lock.
+            cap: self.daily_cap.map(|limit| SpendingCap::daily(limit, now)),
+        };
         let starter = self.starter.clone();
-        blocking(move || starter.start_run(&run, &job, cost, &reason, RESERVATION_TTL, recorded.as_ref())).await?;
+        blocking(move || starter.start_run(&start)).await?;
         Ok(Started { job_id, cost })
     }
 
