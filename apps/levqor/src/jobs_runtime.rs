@@ -143,6 +143,7 @@ impl JobsRuntime {
             connectors.clone(),
             crate::wiring::cost_rules(settings),
             clock.clone(),
+            log.clone(),
         ));
         let registry = Arc::new(registry(settings, &connectors, pipelines)?);
         let queue: Arc<dyn JobQueue> = Arc::new(store.clone());

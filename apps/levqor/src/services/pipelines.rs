@@ -24,6 +24,9 @@ use subtle::ConstantTimeEq;
 
 use crate::connectors::{Connectors, CredentialSource, RunError, run_action};
 
+/// How many plans pass between two [`PipelineService::forget_idle_planners`].
+const TRIM_PLAN_LIMIT_EVERY: u32 = 1024;
+
 /// How long a run's credits stay reserved before the sweeper returns them.
 pub const RESERVATION_TTL: TimeDelta = TimeDelta::hours(6);
 
@@ -107,6 +110,8 @@ pub struct PipelineService {
     rules: CostRules,
     max_run_cost: Option<Credits>,
     plan_limit: Option<governor::DefaultKeyedRateLimiter<UserId>>,
+    /// Plans checked by `plan_limit` since it last forgot idle users.
+    plans_since_trim: std::sync::atomic::AtomicU32,
     daily_cap: Option<Credits>,
     clock: Arc<dyn Clock>,
 }
@@ -139,6 +144,7 @@ impl PipelineService {
             rules,
             max_run_cost: None,
             plan_limit: None,
+            plans_since_trim: std::sync::atomic::AtomicU32::new(0),
             daily_cap: None,
             clock,
         }
@@ -152,6 +158,18 @@ impl PipelineService {
         );
         self.plan_limit = Some(governor::RateLimiter::keyed(quota));
         self
+    }
+
+    /// Drops the plan-rate state of users whose quota is whole again (they are
+    /// indistinguishable from users never seen), so the limiter's memory follows
+    /// the users active in the last minute, not all users ever. Returns how
+    /// many users it still tracks.
+    pub fn forget_idle_planners(&self) -> usize {
+        self.plan_limit.as_ref().map_or(0, |limit| {
+            limit.retain_recent();
+            limit.shrink_to_fit();
+            limit.len()
+        })
     }
 
     /// Refuses runs that would take a user's run spending of the day (UTC)
@@ -180,6 +198,10 @@ impl PipelineService {
             use governor::clock::{Clock as _, DefaultClock};
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(PipelineError::RateLimited(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)));
+        }
+        if self.plans_since_trim.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 >= TRIM_PLAN_LIMIT_EVERY {
+            self.plans_since_trim.store(0, std::sync::atomic::Ordering::Relaxed);
+            self.forget_idle_planners();
         }
         let Plan { pipeline, planner, warnings } = self.planner.plan(description).await?;
         let svc = self.clone();
@@ -513,6 +535,7 @@ pub struct PipelineJob {
     connectors: Connectors,
     rules: CostRules,
     clock: Arc<dyn Clock>,
+    log: slog::Logger,
 }
 
 impl PipelineJob {
@@ -522,8 +545,46 @@ impl PipelineJob {
         connectors: Connectors,
         rules: CostRules,
         clock: Arc<dyn Clock>,
+        log: slog::Logger,
     ) -> Self {
-        Self { store, ledger, connectors, rules, clock }
+        Self { store, ledger, connectors, rules, clock, log }
+    }
+}
+
+/// Settles a succeeded run's reservation with its actual `cost`. When the
+/// reservation was already given back (its run outlived [`RESERVATION_TTL`] and
+/// the sweeper released it), the cost is charged afresh, reserved and settled at
+/// once, so the run is still billed exactly once; what cannot be charged is
+/// logged. Blocking.
+fn settle_run(
+    ledger: &dyn Ledger,
+    reservation: &ReservationId,
+    owner: &UserId,
+    cost: Credits,
+    reason: &str,
+    now: levqor_core::Timestamp,
+    log: &slog::Logger,
+) -> Result<(), BillingError> {
+    use levqor_billing::ReservationState;
+    match ledger.settle(reservation, cost, now) {
+        Ok(_) | Err(BillingError::ReservationNotHeld(ReservationState::Settled)) => Ok(()),
+        Err(BillingError::ReservationNotHeld(_)) => {
+            slog::warn!(log, "a run finished after its credit reservation expired; charging its cost afresh";
+                "reservation_id" => %reservation, "user_id" => %owner, "cost" => cost.get());
+            let charged = ledger
+                .reserve(owner, cost, reason, RESERVATION_TTL, now)
+                .and_then(|late| ledger.settle(&late.id, cost, now));
+            match charged {
+                Ok(_) => Ok(()),
+                Err(e @ BillingError::InsufficientCredits { .. }) => {
+                    slog::error!(log, "a run's cost could not be charged after its reservation expired";
+                        "reservation_id" => %reservation, "user_id" => %owner, "cost" => cost.get(), "error" => %e);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -538,7 +599,7 @@ impl Workflow for PipelineJob {
 
     fn run(&self, ctx: JobContext) -> WorkflowFuture {
         let (store, ledger, clock, rules) = (self.store.clone(), self.ledger.clone(), self.clock.clone(), self.rules);
-        let connectors = self.connectors.clone();
+        let (connectors, log) = (self.connectors.clone(), self.log.clone());
         async move {
             let (s, job) = (store.clone(), ctx.job_id.clone());
             let loaded = tokio::task::spawn_blocking(move || {
@@ -601,11 +662,13 @@ impl Workflow for PipelineJob {
                 return Err(JobError { message: format!("step {step} failed: {error}"), retryable: outcome.retryable });
             }
             let cost = state.total_cost(&rules);
-            let now = clock.now();
-            match tokio::task::spawn_blocking(move || ledger.settle(&reservation, cost, now)).await.map_err(storage)? {
-                Ok(_) | Err(BillingError::ReservationNotHeld(_)) => {}
-                Err(e) => return Err(storage(e)),
-            }
+            let (now, owner, reason) = (clock.now(), run.owner.clone(), format!("run of pipeline {}", run.pipeline_id));
+            tokio::task::spawn_blocking(move || {
+                settle_run(ledger.as_ref(), &reservation, &owner, cost, &reason, now, &log)
+            })
+            .await
+            .map_err(storage)?
+            .map_err(storage)?;
             let steps: Vec<Value> =
                 state.steps.iter().map(|s| json!({"id": s.id, "status": s.status, "output": s.output})).collect();
             Ok(json!({"status": "succeeded", "cost": cost, "steps": steps}))
@@ -663,6 +726,49 @@ mod tests {
         assert_eq!(capped["truncated"], true);
         assert!(capped["bytes"].as_u64().unwrap() > MAX_STEP_OUTPUT_BYTES as u64);
         assert_eq!(capped["preview"].as_str().unwrap().chars().count(), 1024);
+    }
+
+    #[tokio::test]
+    async fn the_plan_limiter_forgets_idle_users() {
+        let db = TestDb::sqlite();
+        // 60 a minute: one plan's cell is back after 1 s, and governor keeps a key
+        // one more cell's time.
+        let svc = Arc::new(Arc::into_inner(service(&db.store)).unwrap().with_plan_rate(60));
+        for _ in 0..3 {
+            svc.plan(UserId::new(), "post to slack channel #general saying hello").await.unwrap();
+        }
+        assert_eq!(svc.forget_idle_planners(), 3, "just seen: kept");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(svc.forget_idle_planners(), 0, "whole quota again: forgotten");
+    }
+
+    #[test]
+    fn a_run_is_billed_once_even_after_its_reservation_expired() {
+        use levqor_billing::MemoryLedger;
+        let (ledger, log, now) = (MemoryLedger::new(), crate::telemetry::discard(), Utc::now());
+        let owner = UserId::new();
+        ledger.adjust(&owner, Credits::new(10), "test", now).unwrap();
+        let ttl = RESERVATION_TTL;
+        let settle = |id: &ReservationId| settle_run(&ledger, id, &owner, Credits::new(2), "run", now, &log);
+
+        // Held: settled with the actual cost; settling again charges nothing more.
+        let held = ledger.reserve(&owner, Credits::new(3), "run", ttl, now).unwrap();
+        settle(&held.id).unwrap();
+        settle(&held.id).unwrap();
+        assert_eq!(ledger.balance(&owner).unwrap(), Credits::new(8));
+
+        // Released by the sweeper before the run ended: charged afresh, once.
+        let expired = ledger.reserve(&owner, Credits::new(3), "run", ttl, now).unwrap();
+        ledger.release(&expired.id, now).unwrap();
+        settle(&expired.id).unwrap();
+        assert_eq!(ledger.balance(&owner).unwrap(), Credits::new(6));
+
+        // Nothing left to charge: logged, the run's success stands.
+        let broke = ledger.reserve(&owner, Credits::new(3), "run", ttl, now).unwrap();
+        ledger.release(&broke.id, now).unwrap();
+        ledger.adjust(&owner, Credits::new(-5), "test", now).unwrap();
+        settle(&broke.id).unwrap();
+        assert_eq!(ledger.balance(&owner).unwrap(), Credits::new(1));
     }
 
     #[tokio::test(flavor = "multi_thread")]
