@@ -401,6 +401,41 @@ async fn retry_resumes_at_the_failed_step(b: Backend) {
     assert_eq!(before - balance(&app, &key).await, 1, "billed once");
 }
 
+/// Slack answers the first message 429 with a `Retry-After` longer than the
+/// connectors wait out: the step fails retryably, the job backs off and its next
+/// attempt resumes at that step by itself (no manual retry), billed once.
+async fn retryable_step_failure_is_retried_automatically(b: Backend) {
+    let slack = FakeServer::start(|req: &Recorded, n| {
+        if n == 0 {
+            return FakeReply::json(429, json!({"ok": false, "error": "ratelimited"})).header("retry-after", "3600");
+        }
+        FakeReply::json(
+            200,
+            json!({"ok": true, "channel": "C123", "ts": "1.2", "message": {"text": req.json()["text"]}}),
+        )
+    })
+    .await;
+    let notion = fake_notion().await;
+    let Some(app) = spawn(b, &slack, &notion, 1).await else { return };
+    let (_, key) = app.new_user("auto-retry@example.com").await;
+    connect(&app, &key).await;
+    let id = app.post("/api/v1/pipelines", Some(&key), &document()).await.body["id"].as_str().unwrap().to_owned();
+    let before = balance(&app, &key).await;
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let job = r.body["job_id"].as_str().unwrap().to_owned();
+
+    let done = wait_done(&app, &key, &job).await;
+    assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
+    assert_eq!(done.body["attempts"], 2, "{:?}", done.body);
+    assert_eq!((notion.count(), slack.count()), (1, 2), "step 1 ran once, step 2 twice");
+    let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
+    assert_eq!(run.body["status"], "succeeded", "{:?}", run.body);
+    assert_eq!(run.body["steps"][0]["attempts"], 1);
+    assert_eq!(run.body["steps"][1]["attempts"], 2);
+    assert_eq!(before - balance(&app, &key).await, 1, "billed once");
+}
+
 async fn cancelled_run_returns_credits(b: Backend) {
     let (slack, notion) = (fake_slack(0).await, fake_notion().await);
     let (sb, nb) = (format!("{}/api", slack.base()), notion.base());
@@ -483,5 +518,6 @@ crate::on_both_backends!(
     dry_run_calls_nothing,
     webhook_trigger_enqueues_a_run,
     retry_resumes_at_the_failed_step,
+    retryable_step_failure_is_retried_automatically,
     cancelled_run_returns_credits,
 );
