@@ -30,9 +30,11 @@ migrate:
 api-docs:
     cargo run -q -p levqor -- openapi --markdown > docs/API.md
 
-# The contract checks of ../shared/conformance against a release build.
+# The contract checks of ../shared/conformance against a release build. The
+# harness starts the binary from a temporary directory, so it gets an absolute
+# checkout path (with the default "." it would look for ./target there).
 conformance *args:
-    python3 ../shared/conformance/conformance.py {{args}}
+    python3 ../shared/conformance/conformance.py --checkout "$(pwd)" {{args}}
 
 # Jobs benchmark (release build, wrk on loopback); writes docs/BENCHMARKS.md.
 bench:
