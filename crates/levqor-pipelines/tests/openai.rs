@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use levqor_pipelines::{Limits, OpenAiConfig, OpenAiPlanner, Plan, Planner, PlannerKind};
 use serde_json::{Value, json};
@@ -145,9 +145,7 @@ async fn a_refusal_falls_back() {
 
 #[tokio::test]
 async fn a_hang_past_the_timeout_falls_back() {
-    let started = Instant::now();
     let (plan, _) = plan_with(vec![Reply::Hang], Duration::from_millis(300)).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert_fell_back(&plan, "timed out");
 }
 

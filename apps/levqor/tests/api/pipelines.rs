@@ -127,9 +127,10 @@ async fn fake_openai(status: u16, content: Value) -> FakeServer {
         }
         FakeReply::json(
             200,
-            json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-4o-mini",
                    "choices": [{"index": 0, "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": content.to_string()}}]}),
+                                "message": {"role": "assistant", "content": content.to_string()}}],
+                   "usage": {"prompt_tokens": 900, "completion_tokens": 120, "total_tokens": 1020}}),
         )
     })
     .await

@@ -4,19 +4,21 @@
 //! 5xx, a refusal, prose) or the repaired plan is still invalid, the
 //! rule-based planner answers and the plan says so.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt};
 use levqor_core::FieldProblem;
+use openai_api_rs::v1::api::OpenAIClient;
+use openai_api_rs::v1::chat_completion::chat_completion::ChatCompletionRequest;
+use openai_api_rs::v1::chat_completion::{ChatCompletionMessage, Content, MessageRole};
+use openai_api_rs::v1::error::APIError;
 use serde_json::{Value, json};
 
 use super::{Plan, PlanError, Planner, PlannerKind, RulePlanner, check_description};
 use crate::catalogue::Catalogue;
 use crate::document::{ACTION_TYPES, Trigger};
 use crate::validate::{Limits, validate_document};
-
-/// Largest answer body read from OpenAI.
-const MAX_BODY: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenAiConfig {
@@ -62,7 +64,7 @@ impl OpenAiConfig {
 #[derive(Debug, Clone)]
 pub struct OpenAiPlanner {
     config: OpenAiConfig,
-    http: reqwest::Client,
+    client: Arc<OpenAIClient>,
     catalogue: Catalogue,
     limits: Limits,
     rules: RulePlanner,
@@ -78,58 +80,49 @@ enum Failure {
 }
 
 impl OpenAiPlanner {
-    pub fn new(config: OpenAiConfig, catalogue: Catalogue, limits: Limits) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(config.timeout).connect_timeout(config.timeout).build()?;
+    pub fn new(config: OpenAiConfig, catalogue: Catalogue, limits: Limits) -> Result<Self, String> {
+        // The client's own timeout is whole seconds; the exact one is ours (below).
+        let client = OpenAIClient::builder()
+            .with_endpoint(config.base_url.trim_end_matches('/'))
+            .with_api_key(config.api_key.clone())
+            .with_timeout(config.timeout.as_secs().max(1) + 1)
+            .build()
+            .map_err(|e| e.to_string())?;
         let system_prompt = system_prompt(&catalogue, &limits);
         let rules = RulePlanner::new(catalogue.clone(), limits);
-        Ok(Self { config, http, catalogue, limits, rules, system_prompt })
+        Ok(Self { config, client: Arc::new(client), catalogue, limits, rules, system_prompt })
     }
 
     pub fn system_prompt(&self) -> &str {
         &self.system_prompt
     }
 
-    async fn complete(&self, messages: &[Value]) -> Result<String, String> {
-        let url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
-        let body = json!({
-            "model": self.config.model,
-            "messages": messages,
-            "response_format": {"type": "json_object"},
-            "temperature": self.config.temperature.clamp(0.0, 0.2),
-            "max_tokens": self.config.max_tokens,
-        });
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.config.api_key)
-            .json(&body)
-            .send()
+    /// One chat completion through openai-api-rs; `Err` says, for the fallback
+    /// warning, why there is no reply to use.
+    async fn complete(&self, messages: &[(MessageRole, String)]) -> Result<String, String> {
+        let messages = messages
+            .iter()
+            .map(|(role, text)| ChatCompletionMessage {
+                role: role.clone(),
+                content: Content::Text(text.clone()),
+                name: None,
+                tool_calls: None,
+                tool_call_id: None,
+            })
+            .collect();
+        let mut request = ChatCompletionRequest::new(self.config.model.clone(), messages);
+        request.response_format = Some(json!({"type": "json_object"}));
+        request.temperature = Some(f64::from(self.config.temperature.clamp(0.0, 0.2)));
+        request.max_tokens = Some(i64::from(self.config.max_tokens));
+        let answer = tokio::time::timeout(self.config.timeout, self.client.chat_completion(request))
             .await
-            .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "could not be reached".to_owned() })?;
-        let status = response.status();
-        if status.as_u16() == 429 {
-            return Err("is rate limiting requests (429)".into());
-        }
-        if status.is_server_error() {
-            return Err(format!("answered with a server error ({})", status.as_u16()));
-        }
-        if !status.is_success() {
-            return Err(format!("refused the request ({})", status.as_u16()));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "broke off".to_owned() })?;
-        if bytes.len() > MAX_BODY {
-            return Err("answered with an oversized body".into());
-        }
-        let answer: Value =
-            serde_json::from_slice(&bytes).map_err(|_| "answered with something other than JSON".to_owned())?;
-        let message = &answer["choices"][0]["message"];
-        if message["refusal"].as_str().is_some_and(|r| !r.trim().is_empty()) {
-            return Err("refused to plan this description".into());
-        }
-        message["content"].as_str().map(str::to_owned).ok_or_else(|| "answered without a message".to_owned())
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(describe)?;
+        let message = answer.inner.choices.into_iter().next().map(|c| c.message);
+        message
+            .and_then(|m| m.content)
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| "refused to plan this description (its answer had no message)".to_owned())
     }
 
     fn check_reply(&self, reply: String) -> Result<crate::document::Pipeline, Failure> {
@@ -140,18 +133,16 @@ impl OpenAiPlanner {
     }
 
     async fn attempt(&self, description: &str) -> Result<(crate::document::Pipeline, Vec<String>), String> {
-        let mut messages = vec![
-            json!({"role": "system", "content": self.system_prompt}),
-            json!({"role": "user", "content": description}),
-        ];
+        let mut messages =
+            vec![(MessageRole::system, self.system_prompt.clone()), (MessageRole::user, description.to_owned())];
         let reply = self.complete(&messages).await?;
         let (reply, problems) = match self.check_reply(reply) {
             Ok(pipeline) => return Ok((pipeline, Vec::new())),
             Err(Failure::Unavailable(why)) => return Err(why),
             Err(Failure::Invalid { reply, problems }) => (reply, problems),
         };
-        messages.push(json!({"role": "assistant", "content": reply}));
-        messages.push(json!({"role": "user", "content": repair_prompt(&problems)}));
+        messages.push((MessageRole::assistant, reply));
+        messages.push((MessageRole::user, repair_prompt(&problems)));
         let second = self.complete(&messages).await?;
         match self.check_reply(second) {
             Ok(pipeline) => Ok((pipeline, vec!["OpenAI's first plan was invalid and was repaired".into()])),
@@ -179,6 +170,21 @@ impl OpenAiPlanner {
 impl Planner for OpenAiPlanner {
     fn plan<'a>(&'a self, description: &'a str) -> BoxFuture<'a, Result<Plan, PlanError>> {
         self.plan_text(description).boxed()
+    }
+}
+
+/// Why a call failed, in words for the fallback warning. openai-api-rs reports
+/// an error answer as `"<status> <reason>: <body>"`.
+fn describe(e: APIError) -> String {
+    match e {
+        APIError::ReqwestError(e) if e.is_timeout() => "timed out".into(),
+        APIError::ReqwestError(_) => "could not be reached".into(),
+        APIError::CustomError { message } => match message.get(..3).and_then(|s| s.parse::<u16>().ok()) {
+            Some(429) => "is rate limiting requests (429)".into(),
+            Some(status @ 500..=599) => format!("answered with a server error ({status})"),
+            Some(status) => format!("refused the request ({status})"),
+            None => "answered with something other than a chat completion".into(),
+        },
     }
 }
 
