@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clokwerk::{AsyncScheduler, Interval};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use levqor_core::{Clock, StorageError, SystemClock};
 use levqor_jobs::{
     CallbackConfig, CallbackSender, Echo, FinishedHook, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown,
@@ -18,12 +21,12 @@ use crate::services::billing::BillingService;
 use crate::services::pipelines::{PipelineJob, PipelineService, release_hook};
 
 /// How often credit reservations that outlived their run are released.
-pub const RESERVATION_SWEEP_EVERY: Duration = Duration::from_secs(30);
+pub const RESERVATION_SWEEP_EVERY: Interval = Interval::Seconds(30);
 
 /// How often `schedule` pipelines are checked, and the span of cron ticks each
 /// check fires (longer than the period, so a slow check misses none; the claims
 /// make the overlap harmless).
-const SCHEDULE_EVERY: Duration = Duration::from_secs(20);
+const SCHEDULE_EVERY: Interval = Interval::Seconds(20);
 const SCHEDULE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Intakes committed together at most.
@@ -174,9 +177,13 @@ impl JobsRuntime {
             on_finished: Some(on_finished),
             ..SweeperConfig::default()
         };
-        let mut background = vec![Sweeper::start(queue, sweeper, clock.clone(), shutdown.clone(), waker.clone())];
-        background.push(purge_idempotency(store.clone(), clock.clone(), shutdown.clone(), log.clone()));
-        background.push(sweep_reservations(billing, RESERVATION_SWEEP_EVERY, shutdown.clone(), log));
+        let mut maintenance = AsyncScheduler::with_tz(chrono::Utc);
+        maintenance.every(Interval::Minutes(10)).run(purge_idempotency(store.clone(), clock.clone(), log.clone()));
+        maintenance.every(RESERVATION_SWEEP_EVERY).run(sweep_reservations(billing, log));
+        let background = vec![
+            Sweeper::start(queue, sweeper, clock.clone(), shutdown.clone(), waker.clone()),
+            run_periodic(maintenance, shutdown.clone()),
+        ];
         let intake = IntakeWriter::start(store.clone(), clock, waker.clone());
         Ok(Self { registry, connectors, waker, intake, shutdown, pool, background })
     }
@@ -188,34 +195,19 @@ impl JobsRuntime {
         if self.pool.is_none() {
             return;
         }
-        let (registry, shutdown) = (self.registry.clone(), self.shutdown.clone());
-        self.background.push(tokio::spawn(async move {
-            let mut purged_at = SystemClock.now();
-            loop {
-                let now = SystemClock.now();
-                let known = |w: &str| registry.contains(w);
-                match pipelines.fire_schedules(now, SCHEDULE_WINDOW, &known).await {
-                    Ok((started, problems)) => {
-                        if !started.is_empty() {
-                            slog::info!(log, "scheduled pipeline runs started"; "count" => started.len());
-                        }
-                        for problem in problems {
-                            slog::warn!(log, "a scheduled pipeline run did not start"; "problem" => problem);
-                        }
-                    }
-                    Err(e) => slog::warn!(log, "the pipeline scheduler failed"; "error" => %e),
-                }
-                if now - purged_at > chrono::TimeDelta::hours(1) {
-                    purged_at = now;
-                    let p = pipelines.clone();
-                    let _ = tokio::task::spawn_blocking(move || p.purge_ticks(now - chrono::TimeDelta::days(2))).await;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(SCHEDULE_EVERY) => {}
-                    () = shutdown.wait() => break,
+        let mut schedules = AsyncScheduler::with_tz(chrono::Utc);
+        let (registry, p, l) = (self.registry.clone(), pipelines.clone(), log.clone());
+        schedules.every(SCHEDULE_EVERY).run(move || fire_schedules(p.clone(), registry.clone(), l.clone()));
+        schedules.every(Interval::Hours(1)).run(move || {
+            let (p, log) = (pipelines.clone(), log.clone());
+            async move {
+                let before = SystemClock.now() - chrono::TimeDelta::days(2);
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.purge_ticks(before)).await {
+                    slog::warn!(log, "purging old schedule claims failed"; "error" => %e);
                 }
             }
-        }));
+        });
+        self.background.push(run_periodic(schedules, self.shutdown.clone()));
     }
 
     /// Stop claiming, let running jobs finish (or release them), stop the rest.
@@ -230,49 +222,70 @@ impl JobsRuntime {
     }
 }
 
-fn purge_idempotency(
-    store: Store,
-    clock: Arc<dyn Clock>,
-    shutdown: Shutdown,
-    log: slog::Logger,
-) -> tokio::task::JoinHandle<()> {
+/// Runs `scheduler`'s due tasks until `shutdown` (a task in progress then
+/// finishes first).
+fn run_periodic(mut scheduler: AsyncScheduler<chrono::Utc>, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let (s, now) = (store.clone(), clock.now());
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.purge_expired(now)).await {
-                slog::warn!(log, "idempotency purge failed"; "error" => %e);
-            }
+            scheduler.run_pending().await;
             tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(600)) => {}
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 () = shutdown.wait() => break,
             }
         }
     })
 }
 
+async fn fire_schedules(pipelines: Arc<PipelineService>, registry: Arc<WorkflowRegistry>, log: slog::Logger) {
+    let known = |w: &str| registry.contains(w);
+    match pipelines.fire_schedules(SystemClock.now(), SCHEDULE_WINDOW, &known).await {
+        Ok((started, problems)) => {
+            if !started.is_empty() {
+                slog::info!(log, "scheduled pipeline runs started"; "count" => started.len());
+            }
+            for problem in problems {
+                slog::warn!(log, "a scheduled pipeline run did not start"; "problem" => problem);
+            }
+        }
+        Err(e) => slog::warn!(log, "the pipeline scheduler failed"; "error" => %e),
+    }
+}
+
+/// Forgets `Idempotency-Key` records past their 24 h.
+fn purge_idempotency(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    log: slog::Logger,
+) -> impl FnMut() -> BoxFuture<'static, ()> + Send + 'static {
+    move || {
+        let (s, now, log) = (store.clone(), clock.now(), log.clone());
+        async move {
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.purge_expired(now)).await {
+                slog::warn!(log, "idempotency purge failed"; "error" => %e);
+            }
+        }
+        .boxed()
+    }
+}
+
 /// Releases credit reservations that were never settled (a run that died), so held
 /// credits come back; each is released once, whichever process sweeps first.
 fn sweep_reservations(
     billing: Arc<BillingService>,
-    every: Duration,
-    shutdown: Shutdown,
     log: slog::Logger,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let b = billing.clone();
+) -> impl FnMut() -> BoxFuture<'static, ()> + Send + 'static {
+    move || {
+        let (b, log) = (billing.clone(), log.clone());
+        async move {
             match tokio::task::spawn_blocking(move || b.sweep_reservations()).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => slog::info!(log, "released expired credit reservations"; "count" => n),
                 Ok(Err(e)) => slog::warn!(log, "credit reservation sweep failed"; "error" => %e),
                 Err(e) => slog::warn!(log, "credit reservation sweep failed"; "error" => %e),
             }
-            tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                () = shutdown.wait() => break,
-            }
         }
-    })
+        .boxed()
+    }
 }
 
 /// Calls `first`, then `second`, for every finished job.

@@ -54,7 +54,10 @@ fn worker(settings: levqor::config::ServeSettings) -> Result<(), String> {
         let secret = levqor::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
         let accounts = levqor::wiring::accounts(&store, levqor_accounts::AdminKeys::new(settings.admin_keys()));
         let billing = std::sync::Arc::new(levqor::wiring::billing(&store, accounts, &settings)?);
-        let jobs = levqor::jobs_runtime::JobsRuntime::start(&store, &settings, &secret, billing, log.clone())?;
+        let mut jobs = levqor::jobs_runtime::JobsRuntime::start(&store, &settings, &secret, billing, log.clone())?;
+        // Worker-only processes fire `schedule` pipelines too (claims keep each tick once).
+        let pipelines = std::sync::Arc::new(levqor::wiring::pipelines(&store, &jobs.connectors, &settings)?);
+        jobs.start_scheduler(pipelines, log.clone());
         slog::info!(log, "levqor worker running"; "workers" => settings.workers, "database" => store.backend().name());
         wait_for_stop_signal().await;
         slog::info!(log, "levqor worker stopping: finishing or releasing running jobs");

@@ -226,3 +226,54 @@ fn worker_command_runs_queued_jobs_and_stops_on_sigterm() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("LEVQOR_WORKERS"));
 }
+
+/// A `levqor worker` process fires `schedule` pipelines on its own: an
+/// every-minute pipeline gets a run, which executes and is billed.
+#[test]
+fn worker_command_fires_scheduled_pipelines() {
+    use levqor_accounts::{ProfileChanges, UserRepo};
+    use levqor_billing::Ledger;
+    use levqor_core::{Credits, Email};
+    use levqor_pipelines::{Catalogue, Limits, PipelineRepo, RunRepo, RunStatus, validate_document};
+
+    let db = levqor_store::testing::TestDb::sqlite();
+    let email = Email::parse("scheduler@example.com").unwrap();
+    let now = chrono::Utc::now();
+    let (user, _) = db
+        .store
+        .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), now).unwrap()))
+        .unwrap();
+    db.store.adjust(&user.id, Credits::new(10), "test", now).unwrap();
+    let registry = levqor_connectors::ConnectorRegistry::with_defaults(&Default::default()).unwrap();
+    let doc = serde_json::json!({"description": "heartbeat", "trigger": "schedule", "schedule": "* * * * *",
+        "actions": [{"type": "log", "connector": "builtin", "params": {"message": "tick {{input.scheduled_at}}"}}]});
+    let pipeline = validate_document(&doc, &Catalogue::from_registry(&registry), &Limits::default()).unwrap();
+    let stored = db.store.create(&user.id, &pipeline, None, now).unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .arg("worker")
+        .env_clear()
+        .env("DATABASE_URL", db.url())
+        .env("LEVQOR_DATA_DIR", data.path())
+        .env("LEVQOR_WORKERS", "2")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The scheduler looks every 20 s at the last minute's ticks: an every-minute
+    // cron always has one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let run = loop {
+        let runs = db.store.list_runs(&user.id, Some(&stored.id), None, 10).unwrap().items;
+        if let Some(run) = runs.into_iter().find(|r| r.state.status() == RunStatus::Succeeded) {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled run succeeded");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(run.input["trigger"], "schedule");
+    assert!(db.store.balance(&user.id).unwrap() < Credits::new(10), "the run was billed");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+}
