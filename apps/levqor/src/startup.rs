@@ -60,6 +60,12 @@ impl Application {
         self.port
     }
 
+    /// Stops the server from elsewhere; [`Application::run_until_stopped`] then
+    /// stops the jobs runtime and returns.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests (up to 10 s)
     /// and lets running jobs finish or releases them to the queue.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

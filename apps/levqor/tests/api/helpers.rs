@@ -20,8 +20,48 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Everything the server logged, as JSON lines.
     pub logs: LogBuffer,
-    db: TestDb,
-    _data: tempfile::TempDir,
+    /// Moved to [`RUNNING`] on drop, so it outlives the server using it.
+    db: Option<TestDb>,
+    data: Option<tempfile::TempDir>,
+    /// This server's entry in [`RUNNING`].
+    index: usize,
+}
+
+/// A server started on this test's thread, stopped by [`stop_servers`] when the
+/// test is over, before its database and data directory go: nothing keeps
+/// running into the next test or the process's exit.
+struct Running {
+    handle: actix_web::dev::ServerHandle,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    db: Option<TestDb>,
+    data: Option<tempfile::TempDir>,
+}
+
+thread_local! {
+    static RUNNING: std::cell::RefCell<Vec<Running>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let (db, data) = (self.db.take(), self.data.take());
+        RUNNING.with(|running| {
+            if let Some(entry) = running.borrow_mut().get_mut(self.index) {
+                entry.db = db;
+                entry.data = data;
+            }
+        });
+    }
+}
+
+/// Stops every server this test started (jobs finished or released), then drops
+/// their databases. The `on_both_backends!` tests call it after each case.
+pub async fn stop_servers() {
+    let running = RUNNING.with(|running| std::mem::take(&mut *running.borrow_mut()));
+    for entry in running {
+        entry.handle.stop(false).await;
+        let _ = entry.served.await;
+        drop((entry.db, entry.data));
+    }
 }
 
 /// A shared buffer the server's JSON logger writes into.
@@ -103,13 +143,19 @@ impl TestApp {
         let logs = LogBuffer::default();
         let app = Application::build_with_routes(settings, logs.logger(), test_routes).expect("server starts");
         let base = format!("http://127.0.0.1:{}", app.port());
-        actix_web::rt::spawn(app.run_until_stopped());
-        Some(TestApp { base, client: reqwest::Client::new(), logs, db, _data: data })
+        let handle = app.handle();
+        let served = actix_web::rt::spawn(app.run_until_stopped());
+        let index = RUNNING.with(|running| {
+            let mut running = running.borrow_mut();
+            running.push(Running { handle, served, db: None, data: None });
+            running.len() - 1
+        });
+        Some(TestApp { base, client: reqwest::Client::new(), logs, db: Some(db), data: Some(data), index })
     }
 
     /// The test database behind the server.
     pub fn db(&self) -> &TestDb {
-        &self.db
+        self.db.as_ref().expect("the database lives as long as the app")
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
@@ -128,7 +174,7 @@ impl TestApp {
 
     /// The database this server uses (for tests that set up state directly).
     pub fn db_url(&self) -> String {
-        self.db.url().to_owned()
+        self.db().url().to_owned()
     }
 
     /// A POST of raw bytes with the given headers.
@@ -191,11 +237,15 @@ impl TestApp {
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
-            $( #[actix_web::test] async fn $case() { super::$case($crate::helpers::Backend::Sqlite).await; } )*
+            $( #[actix_web::test] async fn $case() {
+                super::$case($crate::helpers::Backend::Sqlite).await;
+                $crate::helpers::stop_servers().await;
+            } )*
         }
         mod postgres {
             $( #[actix_web::test] async fn $case() {
                 super::$case($crate::helpers::Backend::Postgres(concat!(module_path!(), "::", stringify!($case)))).await;
+                $crate::helpers::stop_servers().await;
             } )*
         }
     };
