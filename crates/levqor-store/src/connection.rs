@@ -58,6 +58,11 @@ pub(crate) type PooledDb = PooledConnection<ConnectionManager<DbConnection>>;
 #[derive(Clone)]
 pub struct Store {
     pool: DbPool,
+    /// SQLite only: the one connection every write transaction uses. SQLite has one
+    /// writer at a time anyway; waiting for this connection wakes a writer the
+    /// moment the last one commits (the busy handler would sleep and poll), and its
+    /// page cache stays valid because no other connection of this process writes.
+    writer: Option<DbPool>,
     backend: Backend,
 }
 
@@ -94,12 +99,19 @@ fn redact(url: &str) -> String {
 #[derive(Debug)]
 struct SqlitePragmas {
     busy_timeout_ms: u128,
+    /// A page cache other than SQLite's default 2 MiB.
+    cache_kib: Option<u32>,
 }
+
+/// The writer connection's page cache: the queue's hot pages (claim index, recent
+/// rows) stay in memory between write transactions.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        let cache = self.cache_kib.map(|kib| format!(" PRAGMA cache_size = -{kib};")).unwrap_or_default();
         conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;{cache}",
             self.busy_timeout_ms
         ))
         .map_err(diesel::r2d2::Error::QueryError)
@@ -129,14 +141,30 @@ impl Store {
             .max_size(options.max_connections.max(1))
             .connection_timeout(options.connect_timeout)
             .test_on_check_out(false);
+        let busy_timeout_ms = options.sqlite_busy_timeout.as_millis();
         if backend == Backend::Sqlite {
-            builder = builder.connection_customizer(Box::new(SqlitePragmas {
-                busy_timeout_ms: options.sqlite_busy_timeout.as_millis(),
-            }));
+            builder = builder.connection_customizer(Box::new(SqlitePragmas { busy_timeout_ms, cache_kib: None }));
         }
-        let pool =
-            builder.build(ConnectionManager::new(manager_url)).map_err(|e| StoreError::Connect(e.to_string()))?;
-        Ok(Self { pool, backend })
+        let pool = builder
+            .build(ConnectionManager::new(manager_url.clone()))
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        let writer = match backend {
+            Backend::Sqlite => Some(
+                Pool::builder()
+                    .max_size(1)
+                    // Waiting for the writer is waiting for the write lock.
+                    .connection_timeout(options.sqlite_busy_timeout)
+                    .test_on_check_out(false)
+                    .connection_customizer(Box::new(SqlitePragmas {
+                        busy_timeout_ms,
+                        cache_kib: Some(WRITER_CACHE_KIB),
+                    }))
+                    .build(ConnectionManager::new(manager_url))
+                    .map_err(|e| StoreError::Connect(e.to_string()))?,
+            ),
+            Backend::Postgres => None,
+        };
+        Ok(Self { pool, writer, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -161,7 +189,10 @@ impl Store {
     where
         E: From<StorageError>,
     {
-        let mut conn = self.conn()?;
+        let mut conn = match &self.writer {
+            Some(writer) => writer.get().map_err(pool_error)?,
+            None => self.conn()?,
+        };
         write_tx(&mut conn, f)
     }
 

@@ -16,7 +16,7 @@ use crate::error::db_error;
 use crate::schema::jobs;
 use crate::time::{from_db, to_db};
 
-#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = jobs, treat_none_as_null = true)]
 struct JobRow {
     id: String,
@@ -114,10 +114,44 @@ fn load(conn: &mut DbConnection, id: &JobId) -> Result<Option<Job>, StorageError
         .transpose()
 }
 
+/// The columns a state transition changes (`levqor_jobs::rules` never touches the
+/// rest): writing only these keeps the payload out of every claim and completion.
+#[derive(AsChangeset)]
+#[diesel(table_name = jobs, treat_none_as_null = true)]
+struct Transition<'a> {
+    state: &'a str,
+    attempts: i32,
+    run_at: i64,
+    result: Option<String>,
+    error: Option<&'a str>,
+    lease_token: Option<&'a str>,
+    lease_expires_at: Option<i64>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    updated_at: i64,
+}
+
+impl<'a> Transition<'a> {
+    fn of(j: &'a Job) -> Result<Self, StorageError> {
+        Ok(Self {
+            state: j.state.as_str(),
+            attempts: to_i32(j.attempts),
+            run_at: to_db(j.run_at),
+            result: j.result.as_ref().map(serde_json::to_string).transpose().map_err(failure)?,
+            error: j.error.as_deref(),
+            lease_token: j.lease_token.as_ref().map(LeaseToken::as_str),
+            lease_expires_at: j.lease_expires_at.map(to_db),
+            started_at: j.started_at.map(to_db),
+            finished_at: j.finished_at.map(to_db),
+            updated_at: to_db(j.updated_at),
+        })
+    }
+}
+
 /// Write `new` over `old` only if nobody changed the row since `old` was read
 /// (same state, same `updated_at`). `false` means someone else got there first.
 fn write_if_unchanged(conn: &mut DbConnection, old: &Job, new: &Job) -> Result<bool, StorageError> {
-    let row = JobRow::from_job(new)?;
+    let row = Transition::of(new)?;
     let n = diesel::update(
         jobs::table
             .filter(jobs::id.eq(old.id.to_string()))
