@@ -90,8 +90,10 @@ async fn handle(
             ApiError::from_status(status)
         };
         let mut fresh = error.error_response();
+        // Keep what the rate limiter said about this request.
         for (name, value) in res.headers() {
-            if name.as_str().starts_with("x-ratelimit") || name == header::RETRY_AFTER {
+            let name_str = name.as_str();
+            if name_str.starts_with("x-ratelimit") || name_str.starts_with("ratelimit") || name == header::RETRY_AFTER {
                 fresh.headers_mut().insert(name.clone(), value.clone());
             }
         }

@@ -126,6 +126,10 @@ async fn wrong_method_is_405_with_allow(b: Backend) {
     let r = app.send(app.client.put(app.url("/api/v1/users/01a2190a-0000-7000-8000-000000000000"))).await;
     r.assert_error(405, "method_not_allowed");
     assert_eq!(r.header("allow"), Some("GET, PATCH"));
+    // The bare 405 is rewrapped as JSON and keeps what the rate limiter said.
+    assert_eq!(r.header("x-ratelimit-limit"), Some("10000"));
+    assert!(r.header("x-ratelimit-remaining").is_some());
+    assert!(r.header("ratelimit").is_some_and(|v| v.starts_with("\"per-ip\";r=")), "{:?}", r.headers);
 }
 
 async fn panics_become_json_500(b: Backend) {
