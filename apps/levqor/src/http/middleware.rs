@@ -84,7 +84,7 @@ async fn handle(
             let allow = routes
                 .as_ref()
                 .and_then(|t| res.request().match_pattern().and_then(|p| t.allow(&p)))
-                .unwrap_or_else(|| "GET".into());
+                .unwrap_or_else(|| "GET, HEAD".into());
             ApiError::method_not_allowed(&allow)
         } else {
             ApiError::from_status(status)

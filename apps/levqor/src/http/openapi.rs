@@ -51,7 +51,7 @@ the reset saying when the next request is allowed. Every other answer to a limit
 whatever its status, carries the same fields without `Retry-After` for the limiter with the \
 fewest requests remaining (`r` is that number; `t` and the reset say when its quota is whole \
 again), except a 429 of another limit (planning, an upstream service), which carries only its own \
-`Retry-After`.";
+`Retry-After`. Every GET path answers HEAD too, with the GET's status and headers and no body.";
 
 struct Conventions;
 
