@@ -3,9 +3,8 @@
 use std::net::TcpListener;
 
 use actix_cors::Cors;
-use actix_governor::Governor;
 use actix_web::dev::Server;
-use actix_web::http::{Method, header};
+use actix_web::http::header;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use utoipa::OpenApi;
@@ -14,9 +13,9 @@ use crate::config::ServeSettings;
 use crate::http::error::ApiError;
 use crate::http::json::BodyLimit;
 use crate::http::openapi::{ApiDoc, OpenApiJson};
-use crate::http::rate_limit::{Keying, WRITE_METHODS, limiter};
+use crate::http::rate_limit::{Applies, Keying, Limiter, RateLimits};
 use crate::http::routes_table::RouteTable;
-use crate::http::{self, middleware};
+use crate::http::{self, middleware, rate_limit};
 use crate::jobs_runtime::JobsRuntime;
 use crate::state::AppState;
 
@@ -82,12 +81,14 @@ fn serve(
 ) -> Result<Server, StartError> {
     let s = &state.settings;
     let trusted = s.trusted_proxies.clone();
-    let write_ip = limiter("per-ip", s.rate_burst, Keying::ClientIp(trusted.clone()), WRITE_METHODS.to_vec())
-        .ok_or(StartError::RateLimit)?;
-    let write_all =
-        limiter("global", s.rate_global, Keying::Global, WRITE_METHODS.to_vec()).ok_or(StartError::RateLimit)?;
-    let read_ip = limiter("read-per-ip", s.rate_read, Keying::ClientIp(trusted), vec![Method::GET, Method::HEAD])
-        .ok_or(StartError::RateLimit)?;
+    // Checked in this order; created once here so that every worker shares them.
+    let limits = [
+        Limiter::new("per-ip", s.rate_burst, Keying::ClientIp(trusted.clone()), Applies::Writes),
+        Limiter::new("global", s.rate_global, Keying::Global, Applies::Writes),
+        Limiter::new("read-per-ip", s.rate_read, Keying::ClientIp(trusted), Applies::Reads),
+    ];
+    let limits =
+        web::Data::new(RateLimits::new(limits.into_iter().collect::<Option<Vec<_>>>().ok_or(StartError::RateLimit)?));
     let doc = ApiDoc::openapi();
     let routes = web::Data::new(RouteTable::from_openapi(&doc));
     let openapi = web::Data::new(OpenApiJson::render(&doc));
@@ -100,20 +101,16 @@ fn serve(
             .app_data(routes.clone())
             .app_data(openapi.clone())
             .app_data(body_limit.clone())
+            .app_data(limits.clone())
             .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::not_found(e.to_string()).into()))
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::invalid_field("query", e.to_string()).into()),
             )
-            // One governor per level: actix-governor needs to know the future of the
-            // service it wraps is `Unpin`, which an already wrapped App hides.
-            .service(
-                web::scope("")
-                    .wrap(Governor::new(&write_all))
-                    .service(web::scope("").wrap(Governor::new(&read_ip)).configure(http::routes).configure(extra)),
-            )
+            .configure(http::routes)
+            .configure(extra)
             .default_service(web::to(http::not_found))
-            .wrap(Governor::new(&write_ip))
+            .wrap(from_fn(rate_limit::enforce))
             .wrap(cors(&origins))
             .wrap(from_fn(middleware::request_context))
     })
@@ -128,7 +125,7 @@ fn serve(
 /// get no CORS grant.
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
@@ -136,7 +133,15 @@ fn cors(origins: &[String]) -> Cors {
             header::HeaderName::from_static("idempotency-key"),
             header::HeaderName::from_static("x-request-id"),
         ])
-        .expose_headers([header::HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("ratelimit-policy"),
+            header::HeaderName::from_static("ratelimit"),
+            header::HeaderName::from_static("x-ratelimit-limit"),
+            header::HeaderName::from_static("x-ratelimit-remaining"),
+            header::HeaderName::from_static("x-ratelimit-reset"),
+        ])
         .max_age(3600);
     for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
         cors = cors.allowed_origin(origin);

@@ -32,6 +32,7 @@ pub fn render(doc: &OpenApi) -> String {
     let _ = writeln!(out, "machine-readable form is served at `/openapi.json`. Do not edit by hand.\n");
     let _ = writeln!(out, "Authentication: `X-Api-Key: <key>` or `Authorization: Bearer <key>`. Every error");
     let _ = writeln!(out, "is `{{\"error\", \"message\", \"details\"?, \"request_id\"}}` (schema `ErrorBody`).\n");
+    let _ = writeln!(out, "{}\n", super::openapi::CONVENTIONS);
     let mut paths: Vec<_> = doc.paths.paths.iter().collect();
     paths.sort_by(|a, b| a.0.cmp(b.0));
     let _ = writeln!(out, "| method | path | auth | what | request | responses |");

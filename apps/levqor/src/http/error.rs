@@ -164,7 +164,7 @@ impl ApiError {
             401 => Self::unauthorized("authentication is required"),
             403 => Self::forbidden("not allowed"),
             404 => Self::not_found("no such resource"),
-            405 => Self::method_not_allowed("GET"),
+            405 => Self::method_not_allowed("GET, HEAD"),
             413 => Self::payload_too_large(0),
             415 => Self::unsupported_media_type(),
             429 => Self::rate_limited(1),

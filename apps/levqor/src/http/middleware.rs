@@ -84,14 +84,16 @@ async fn handle(
             let allow = routes
                 .as_ref()
                 .and_then(|t| res.request().match_pattern().and_then(|p| t.allow(&p)))
-                .unwrap_or_else(|| "GET".into());
+                .unwrap_or_else(|| "GET, HEAD".into());
             ApiError::method_not_allowed(&allow)
         } else {
             ApiError::from_status(status)
         };
         let mut fresh = error.error_response();
+        // Keep what the rate limiter said about this request.
         for (name, value) in res.headers() {
-            if name.as_str().starts_with("x-ratelimit") || name == header::RETRY_AFTER {
+            let name_str = name.as_str();
+            if name_str.starts_with("x-ratelimit") || name_str.starts_with("ratelimit") || name == header::RETRY_AFTER {
                 fresh.headers_mut().insert(name.clone(), value.clone());
             }
         }

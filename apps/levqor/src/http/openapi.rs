@@ -23,7 +23,7 @@ use super::{billing, connections, connectors, error, jobs, keys, pipelines, refe
         pipelines::delete, pipelines::run, pipelines::list_runs, pipelines::get_run, pipelines::hook,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
-    modifiers(&Security),
+    modifiers(&Security, &Conventions),
     tags(
         (name = "service", description = "health, readiness and version"),
         (name = "users", description = "users, looked up and upserted by email"),
@@ -37,6 +37,31 @@ use super::{billing, connections, connectors, error, jobs, keys, pipelines, refe
     )
 )]
 pub struct ApiDoc;
+
+/// What holds for every path, beyond the contract's conventions: written into the
+/// document's description and into `docs/API.md`.
+pub const CONVENTIONS: &str = "\
+Rate limits: writes (POST, PUT, PATCH, DELETE) are limited per client IP (policy `per-ip`, \
+`RATE_BURST` a minute) and from all clients together (`global`, `RATE_GLOBAL`), reads (GET, HEAD) \
+per client IP (`read-per-ip`, `RATE_READ`); each quota can be spent in one burst and comes back \
+evenly over the minute. A request over a limit gets 429 `rate_limited` with `Retry-After`, \
+`RateLimit-Policy: \"<policy>\";q=<limit>;w=60`, `RateLimit: \"<policy>\";r=0;t=<seconds>`, \
+`X-RateLimit-Limit`, `X-RateLimit-Remaining: 0` and `X-RateLimit-Reset` (Unix seconds), `t` and \
+the reset saying when the next request is allowed. Every other answer to a limited method, \
+whatever its status, carries the same fields without `Retry-After` for the limiter with the \
+fewest requests remaining (`r` is that number; `t` and the reset say when its quota is whole \
+again), except a 429 of another limit (planning, an upstream service), which carries only its own \
+`Retry-After`. Every GET path answers HEAD too, with the GET's status and headers and no body.";
+
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let info = &mut openapi.info;
+        let tagline = info.description.take().unwrap_or_default();
+        info.description = Some(format!("{tagline}\n\n{CONVENTIONS}"));
+    }
+}
 
 struct Security;
 

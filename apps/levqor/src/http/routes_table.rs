@@ -1,5 +1,6 @@
 //! Which methods each route pattern accepts, read from the OpenAPI document so the
-//! `Allow` header of a 405 and the published contract cannot disagree.
+//! `Allow` header of a 405 and the published contract cannot disagree. Every GET
+//! route answers HEAD too (see `http::routes`), so `Allow` lists HEAD after GET.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,9 @@ impl RouteTable {
             for (name, op) in ops {
                 if op.is_some() {
                     methods.push(name);
+                    if name == "GET" {
+                        methods.push("HEAD");
+                    }
                 }
             }
             table.insert(path.clone(), methods.join(", "));
@@ -31,5 +35,21 @@ impl RouteTable {
     /// The `Allow` value for a matched actix pattern such as `/api/v1/users/{id}`.
     pub fn allow(&self, pattern: &str) -> Option<String> {
         self.0.get(pattern).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    use super::*;
+    use crate::http::openapi::ApiDoc;
+
+    #[test]
+    fn head_follows_get() {
+        let table = RouteTable::from_openapi(&ApiDoc::openapi());
+        assert_eq!(table.allow("/health").as_deref(), Some("GET, HEAD"));
+        assert_eq!(table.allow("/api/v1/users/{id}").as_deref(), Some("GET, HEAD, PATCH"));
+        assert_eq!(table.allow("/api/v1/users/upsert").as_deref(), Some("POST"));
     }
 }

@@ -125,7 +125,80 @@ async fn wrong_method_is_405_with_allow(b: Backend) {
     assert_security_headers(&r);
     let r = app.send(app.client.put(app.url("/api/v1/users/01a2190a-0000-7000-8000-000000000000"))).await;
     r.assert_error(405, "method_not_allowed");
-    assert_eq!(r.header("allow"), Some("GET, PATCH"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD, PATCH"));
+    // The bare 405 is rewrapped as JSON and keeps what the rate limiter said.
+    assert_eq!(r.header("x-ratelimit-limit"), Some("10000"));
+    assert!(r.header("x-ratelimit-remaining").is_some());
+    assert!(r.header("ratelimit").is_some_and(|v| v.starts_with("\"per-ip\";r=")), "{:?}", r.headers);
+    let r = app.send(app.client.post(app.url("/health"))).await;
+    r.assert_error(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    // HEAD on a POST-only path is refused like any other method.
+    let r = app.send(app.client.head(app.url(UPSERT))).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+}
+
+/// Headers whose values legitimately differ between two answers.
+const VOLATILE: [&str; 6] =
+    ["date", "x-request-id", "ratelimit", "x-ratelimit-remaining", "x-ratelimit-reset", "content-length"];
+
+/// HEAD answers like GET: same status, same headers, no body.
+async fn assert_head_like_get(app: &TestApp, path: &str, key: Option<&str>, status: u16) {
+    let with_key = |req: reqwest::RequestBuilder| match key {
+        Some(k) => req.header("X-Api-Key", k),
+        None => req,
+    };
+    let get = app.send(with_key(app.client.get(app.url(path)))).await;
+    let head = app.send(with_key(app.client.head(app.url(path)))).await;
+    assert_eq!(get.status, status, "GET {path}: {:?}", get.body);
+    assert_eq!(head.status, status, "HEAD {path}");
+    assert_eq!(head.body, serde_json::Value::Null, "HEAD {path} has no body");
+    let names = |r: &crate::helpers::Reply| {
+        let mut names: Vec<String> = r.headers.keys().map(|n| n.as_str().to_owned()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&head), names(&get), "HEAD {path} has the GET's headers");
+    for (name, value) in &get.headers {
+        if !VOLATILE.contains(&name.as_str()) {
+            assert_eq!(head.headers.get(name), Some(value), "HEAD {path}: {name}");
+        }
+    }
+    // The length of the body a GET would get (the same unless the body has a clock in it).
+    let length = |r: &crate::helpers::Reply| r.header("content-length").map(str::parse::<usize>);
+    assert!(matches!(length(&head), Some(Ok(n)) if n > 0), "HEAD {path} announces the GET's length");
+}
+
+async fn head_answers_like_get(b: Backend) {
+    let Some(app) = TestApp::spawn(b, |_| {}).await else {
+        return;
+    };
+    assert_head_like_get(&app, "/health", None, 200).await;
+    let (id, key) = app.new_user("head@example.com").await;
+    let me = format!("/api/v1/users/{id}");
+    assert_head_like_get(&app, &me, Some(&key), 200).await;
+    assert_head_like_get(&app, &me, None, 401).await;
+    assert_head_like_get(&app, "/api/v1/users/01a2190a-0000-7000-8000-000000000000", Some(&key), 404).await;
+    let get = app.get(&me, Some(&key)).await;
+    let head = app.send(app.client.head(app.url(&me)).header("X-Api-Key", &key)).await;
+    assert_eq!(head.header("content-length"), get.header("content-length"));
+}
+
+/// On the wire: a HEAD answer ends with its headers, not a single byte of body.
+async fn head_sends_no_body_bytes(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = TestApp::spawn(b, |_| {}).await else {
+        return;
+    };
+    let mut socket = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    socket.write_all(b"HEAD /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("\r\ncontent-length: "), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "a body followed the headers: {answer}");
 }
 
 async fn panics_become_json_500(b: Backend) {
@@ -182,6 +255,8 @@ crate::on_both_backends!(
     oversized_body_is_413,
     unknown_path_is_json_404_with_security_headers,
     wrong_method_is_405_with_allow,
+    head_answers_like_get,
+    head_sends_no_body_bytes,
     panics_become_json_500,
     request_ids_are_echoed_when_sane,
     cors_only_for_configured_origins,

@@ -504,6 +504,9 @@ async fn planning_is_rate_limited_per_user(b: Backend) {
     let r = app.post("/api/v1/plan", Some(&key), &json!({"description": CONTACT})).await;
     r.assert_error(429, "rate_limited");
     assert!(r.header("retry-after").is_some());
+    // Only the planning limit speaks: the HTTP limiters' fields would show requests left.
+    assert_eq!(r.header("x-ratelimit-remaining"), None);
+    assert_eq!(r.header("ratelimit"), None);
     assert_eq!(app.post("/api/v1/plan", Some(&other), &json!({"description": CONTACT})).await.status, 201);
 }
 
