@@ -75,7 +75,12 @@ pub struct Limiter {
     keying: Keying,
     applies: Applies,
     governor: KeyedLimiter,
+    /// Checks since the limiter last forgot idle keys.
+    checks: std::sync::atomic::AtomicU32,
 }
+
+/// How many checks pass between two [`Limiter::forget_idle`].
+const FORGET_IDLE_EVERY: u32 = 4096;
 
 impl Limiter {
     /// A limiter allowing `per_minute` requests of the `applies` kind in any minute,
@@ -84,7 +89,27 @@ impl Limiter {
         let per_minute = per_minute.max(1);
         let period = (Duration::from_secs(60) / per_minute).max(Duration::from_nanos(1));
         let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(per_minute)?);
-        Some(Self { name, per_minute, period, keying, applies, governor: RateLimiter::keyed(quota).with_middleware() })
+        let governor = RateLimiter::keyed(quota).with_middleware();
+        Some(Self { name, per_minute, period, keying, applies, governor, checks: Default::default() })
+    }
+
+    /// Drops the state of keys (client IPs) whose quota is whole again: they are
+    /// indistinguishable from keys never seen, so memory follows the clients of the
+    /// last minute, not every address ever. Returns how many keys are tracked.
+    pub fn forget_idle(&self) -> usize {
+        self.governor.retain_recent();
+        self.governor.shrink_to_fit();
+        self.governor.len()
+    }
+
+    /// Counts a check, now and then forgetting idle keys (amortised over many
+    /// requests, so no request pays for more than one pass in thousands).
+    fn count_check(&self) {
+        use std::sync::atomic::Ordering;
+        if self.checks.fetch_add(1, Ordering::Relaxed) + 1 >= FORGET_IDLE_EVERY {
+            self.checks.store(0, Ordering::Relaxed);
+            self.forget_idle();
+        }
     }
 
     fn key(&self, req: &ServiceRequest) -> Result<LimitKey, ApiError> {
@@ -176,6 +201,7 @@ pub async fn enforce(
     let mut tightest: Option<Standing<'_>> = None;
     for limiter in limits.0.iter().filter(|l| l.applies.covers(req.method())) {
         let key = limiter.key(&req)?;
+        limiter.count_check();
         match limiter.governor.check_key(&key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
@@ -217,5 +243,17 @@ mod tests {
             (0..3).map(|_| l.governor.check_key(&LimitKey::All).unwrap().remaining_burst_capacity()).collect();
         assert_eq!(left, [2, 1, 0]);
         assert!(l.governor.check_key(&LimitKey::All).is_err());
+    }
+
+    #[test]
+    fn idle_clients_are_forgotten() {
+        // 6,000 a minute: one request's worth comes back in 10 ms.
+        let l = Limiter::new("t", 6000, Keying::Global, Applies::Reads).unwrap();
+        for n in 0..3u8 {
+            l.governor.check_key(&LimitKey::Ip(IpAddr::from([10, 0, 0, n]))).unwrap();
+        }
+        assert_eq!(l.governor.len(), 3);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(l.forget_idle(), 0);
     }
 }
