@@ -195,9 +195,9 @@ mod tests {
     use crate::job::{JobState, JobStatusDoc};
     use crate::new_job::{IntakeRequest, NewJob};
     use crate::retry::Jitter;
-    use crate::test_support::{Scripted, serve};
     use chrono::TimeDelta;
     use levqor_core::{SystemClock, UserId};
+    use levqor_testkit::{FakeServer, Reply};
     use serde_json::json;
 
     const SECRET: &[u8] = b"test-secret";
@@ -258,14 +258,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_signed_callback_is_retried_until_accepted() {
-        let (addr, mut seen) =
-            serve(vec![Scripted::new(503, "text/plain", "busy"), Scripted::new(204, "text/plain", "")]).await;
-        let job = finished_job(&format!("http://{addr}/hooks/levqor"), JobState::Succeeded);
+        let server = FakeServer::sequence(vec![Reply::text(503, "busy"), Reply::text(204, "")]).await;
+        let job = finished_job(&format!("{}/hooks/levqor", server.base()), JobState::Succeeded);
         let attempts = sender(true).notify(&job).unwrap().await.unwrap();
         assert_eq!(attempts, Ok(2));
 
-        for _ in 0..2 {
-            let request = seen.recv().await.unwrap();
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2);
+        for request in requests {
             assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/hooks/levqor"));
             assert_eq!(request.headers["content-type"], "application/json");
             let header = &request.headers["x-levqor-signature"];
@@ -278,13 +278,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_error_is_not_retried_and_attempts_are_bounded() {
-        let (addr, mut seen) = serve(vec![Scripted::new(410, "text/plain", "gone")]).await;
-        let job = finished_job(&format!("http://{addr}/"), JobState::Dead);
+        let server = FakeServer::always(Reply::text(410, "gone")).await;
+        let job = finished_job(&format!("{}/", server.base()), JobState::Dead);
         assert_eq!(sender(true).notify(&job).unwrap().await.unwrap(), Err(CallbackError::Rejected(410)));
-        assert!(seen.recv().await.is_some());
+        assert!(server.count() > 0);
 
-        let (addr, _seen) = serve(vec![Scripted::new(500, "text/plain", "no")]).await;
-        let result = sender(true).deliver(&format!("http://{addr}/"), b"{}".to_vec()).await;
+        let server = FakeServer::always(Reply::text(500, "no")).await;
+        let result = sender(true).deliver(&format!("{}/", server.base()), b"{}".to_vec()).await;
         assert!(matches!(result, Err(CallbackError::GaveUp { attempts: 3, .. })), "{result:?}");
     }
 

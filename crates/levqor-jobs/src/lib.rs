@@ -61,8 +61,6 @@ pub mod workflow;
 
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
-#[cfg(test)]
-mod test_support;
 
 pub use callback::{CallbackConfig, CallbackError, CallbackSender, SIGNATURE_HEADER, SignatureError, sign, verify};
 pub use error::JobsError;

@@ -72,22 +72,55 @@ impl Drop for TestDb {
     }
 }
 
-/// One `#[test]` per case on SQLite and one on PostgreSQL (skipped, with a note,
-/// without `LEVQOR_TEST_DATABASE_URL`). Each case is `cases::<name>(&TestDb)` in the
-/// calling test file and gets a fresh database.
+/// One `#[test]` per case on SQLite (in `mod sqlite`) and one on PostgreSQL (in
+/// `mod postgres`; skipped, with a note, without `LEVQOR_TEST_DATABASE_URL`), each
+/// on a fresh database. Three forms:
+///
+/// - `store_cases_on_both_backends!(a, b)`: each case is `cases::<name>(&TestDb)`
+///   in the calling test file.
+/// - `store_cases_on_both_backends!(contract levqor_jobs::contract; a, b)`: a domain
+///   crate's storage contract (its feature `contract-tests`), each case
+///   `<path>::<name>(&Store)` given an absolute path; plus the test
+///   `every_contract_case_is_listed`, which fails when `<path>::CASES` names a case
+///   that is not listed here.
+/// - `store_cases_on_both_backends!(store_cases => store_sqlite, store_postgres; a, b)`:
+///   cases `store_cases::<name>(&TestDb)`, tests in the two modules named (for a
+///   file that already has `sqlite` and `postgres` modules).
 #[macro_export]
 macro_rules! store_cases_on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $case() { super::cases::$case(&$crate::testing::TestDb::sqlite()); } )*
-        }
-        mod postgres {
+    (@both $sqlite:ident, $postgres:ident, [$($cases:tt)+], $db:ident => $arg:expr; $($case:ident),* $(,)?) => {
+        mod $sqlite {
+            use $($cases)+ as cases;
             $( #[test] fn $case() {
-                if let Some(db) = $crate::testing::TestDb::postgres(concat!(module_path!(), "::", stringify!($case))) {
-                    super::cases::$case(&db);
+                let $db = $crate::testing::TestDb::sqlite();
+                cases::$case($arg);
+            } )*
+        }
+        mod $postgres {
+            use $($cases)+ as cases;
+            $( #[test] fn $case() {
+                if let Some($db) = $crate::testing::TestDb::postgres(concat!(module_path!(), "::", stringify!($case))) {
+                    cases::$case($arg);
                 }
             } )*
         }
+    };
+    (contract $contract:path; $($case:ident),* $(,)?) => {
+        $crate::store_cases_on_both_backends!(@both sqlite, postgres, [$contract], db => &db.store; $($case),*);
+        #[test]
+        fn every_contract_case_is_listed() {
+            use $contract as contract;
+            let listed = [$(stringify!($case)),*];
+            for (name, _) in contract::CASES {
+                assert!(listed.contains(name), "contract case {name} is not run against the store");
+            }
+        }
+    };
+    ($cases:ident => $sqlite:ident, $postgres:ident; $($case:ident),* $(,)?) => {
+        $crate::store_cases_on_both_backends!(@both $sqlite, $postgres, [super::$cases], db => &db; $($case),*);
+    };
+    ($($case:ident),* $(,)?) => {
+        $crate::store_cases_on_both_backends!(cases => sqlite, postgres; $($case),*);
     };
 }
 

@@ -2,32 +2,8 @@
 //! case on a fresh database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $case() {
-                let db = levqor_store::testing::TestDb::sqlite();
-                levqor_jobs::contract::$case(&db.store);
-            } )*
-        }
-        mod postgres {
-            $( #[test] fn $case() {
-                if let Some(db) = levqor_store::testing::TestDb::postgres(concat!("postgres::", stringify!($case))) {
-                    levqor_jobs::contract::$case(&db.store);
-                }
-            } )*
-        }
-        #[test]
-        fn every_contract_case_is_listed() {
-            let listed = [$(stringify!($case)),*];
-            for (name, _) in levqor_jobs::contract::CASES {
-                assert!(listed.contains(name), "contract case {name} is not run against the store");
-            }
-        }
-    };
-}
-
-contract!(
+levqor_store::store_cases_on_both_backends!(
+    contract levqor_jobs::contract;
     enqueue_and_get_round_trip,
     enqueue_batch_stores_all,
     claim_order,

@@ -119,19 +119,4 @@ mod store_cases {
     }
 }
 
-macro_rules! store_cases {
-    ($($case:ident),* $(,)?) => {
-        mod store_sqlite {
-            $( #[test] fn $case() { super::store_cases::$case(&levqor_store::testing::TestDb::sqlite()); } )*
-        }
-        mod store_postgres {
-            $( #[test] fn $case() {
-                if let Some(db) = levqor_store::testing::TestDb::postgres(concat!("store_postgres::", stringify!($case))) {
-                    super::store_cases::$case(&db);
-                }
-            } )*
-        }
-    };
-}
-
-store_cases!(once_keys_are_global, unknown_user_is_refused, concurrent_sweepers);
+levqor_store::store_cases_on_both_backends!(store_cases => store_sqlite, store_postgres; once_keys_are_global, unknown_user_is_refused, concurrent_sweepers);

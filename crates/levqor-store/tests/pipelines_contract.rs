@@ -7,32 +7,8 @@
 use levqor_store::testing::TestDb;
 use levqor_store::{Store, StoreOptions};
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $case() {
-                let db = levqor_store::testing::TestDb::sqlite();
-                levqor_pipelines::contract::$case(&db.store);
-            } )*
-        }
-        mod postgres {
-            $( #[test] fn $case() {
-                if let Some(db) = levqor_store::testing::TestDb::postgres(concat!("postgres::", stringify!($case))) {
-                    levqor_pipelines::contract::$case(&db.store);
-                }
-            } )*
-        }
-        #[test]
-        fn every_contract_case_is_listed() {
-            let listed = [$(stringify!($case)),*];
-            for (name, _) in levqor_pipelines::contract::CASES {
-                assert!(listed.contains(name), "contract case {name} is not run against the store");
-            }
-        }
-    };
-}
-
-contract!(
+levqor_store::store_cases_on_both_backends!(
+    contract levqor_pipelines::contract;
     create_and_get_round_trip,
     list_pages_newest_first,
     versions_are_immutable,

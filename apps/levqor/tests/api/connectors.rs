@@ -5,14 +5,10 @@
 use std::time::Duration;
 
 use levqor_connectors::ConnectionRepo;
+use levqor_testkit::{FakeServer, Recorded, Reply as FakeReply};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_KEY, Backend, Reply, TestApp};
-
-#[path = "../../../../crates/levqor-connectors/tests/support/mod.rs"]
-pub mod fake;
-
-use fake::{FakeServer, Recorded, Reply as FakeReply};
 
 const TOKEN: &str = "xoxb-test-token-4f1c9a77e2";
 

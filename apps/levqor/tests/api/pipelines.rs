@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
+use levqor_testkit::{FakeServer, Recorded, Reply as FakeReply};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Reply, TestApp};
-
-use crate::connectors::fake::{FakeServer, Recorded, Reply as FakeReply};
 
 const CONTACT: &str = "when someone fills out the contact form, create a task in Notion and notify me on Slack";
 

@@ -144,8 +144,8 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
     use crate::id::JobId;
-    use crate::test_support::{Scripted, serve};
     use levqor_core::UserId;
+    use levqor_testkit::{FakeServer, Reply};
 
     fn ctx(payload: Value) -> JobContext {
         JobContext { job_id: JobId::new(), owner: UserId::new(), workflow: "http.request".into(), payload, attempt: 1 }
@@ -157,10 +157,10 @@ mod tests {
 
     #[tokio::test]
     async fn calls_the_target_and_returns_json() {
-        let (addr, mut seen) = serve(vec![Scripted::new(200, "application/json", r#"{"ok":true}"#)]).await;
+        let server = FakeServer::always(Reply::new(200, "application/json", r#"{"ok":true}"#)).await;
         let payload = json!({
             "method": "post",
-            "url": format!("http://{addr}/hook?x=1"),
+            "url": format!("{}/hook?x=1", server.base()),
             "headers": {"X-Test": "yes"},
             "body": {"a": 1},
         });
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(result["status"], 200);
         assert_eq!(result["body"], json!({"ok": true}));
         assert_eq!(result["truncated"], false);
-        let request = seen.recv().await.unwrap();
+        let request = server.requests().remove(0);
         assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/hook?x=1"));
         assert_eq!(request.headers["x-test"], "yes");
         assert_eq!(request.body, br#"{"a":1}"#);
@@ -177,8 +177,8 @@ mod tests {
     #[tokio::test]
     async fn text_bodies_and_truncation() {
         let big = vec![b'x'; MAX_RESPONSE_BYTES + 10];
-        let (addr, _seen) = serve(vec![Scripted::new(200, "text/plain", big)]).await;
-        let result = open().run(ctx(json!({"method": "GET", "url": format!("http://{addr}/")}))).await.unwrap();
+        let server = FakeServer::always(Reply::text(200, big)).await;
+        let result = open().run(ctx(json!({"method": "GET", "url": format!("{}/", server.base())}))).await.unwrap();
         assert_eq!(result["truncated"], true);
         assert_eq!(result["body"].as_str().unwrap().len(), MAX_RESPONSE_BYTES);
     }
@@ -186,8 +186,9 @@ mod tests {
     #[tokio::test]
     async fn error_statuses_say_whether_to_retry() {
         for (status, retryable) in [(503, true), (429, true), (404, false), (400, false)] {
-            let (addr, _seen) = serve(vec![Scripted::new(status, "text/plain", "no")]).await;
-            let err = open().run(ctx(json!({"method": "GET", "url": format!("http://{addr}/")}))).await.unwrap_err();
+            let server = FakeServer::always(Reply::text(status, "no")).await;
+            let err =
+                open().run(ctx(json!({"method": "GET", "url": format!("{}/", server.base())}))).await.unwrap_err();
             assert_eq!(err.retryable, retryable, "{status}");
             assert!(err.message.contains(&status.to_string()));
         }
