@@ -105,7 +105,7 @@ struct SqlitePragmas {
 
 /// The writer connection's page cache: the queue's hot pages (claim index, recent
 /// rows) stay in memory between write transactions.
-const WRITER_CACHE_KIB: u32 = 16 * 1024;
+const WRITER_CACHE_KIB: u32 = 4 * 1024;
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {

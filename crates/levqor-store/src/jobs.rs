@@ -164,12 +164,14 @@ fn write_if_unchanged(conn: &mut DbConnection, old: &Job, new: &Job) -> Result<b
     Ok(n == 1)
 }
 
-/// Due jobs in claim order. On PostgreSQL the rows are locked and rows another
-/// claimer holds are skipped, so several processes share one queue; on SQLite the
-/// surrounding `BEGIN IMMEDIATE` already makes the claimer alone.
-fn due_jobs(conn: &mut DbConnection, now: Timestamp, limit: i64) -> Result<Vec<Job>, StorageError> {
+/// Due jobs' ids and owners in claim order, read from the claim index alone (it
+/// holds both), so choosing among a wide window reads no job rows. On PostgreSQL
+/// the rows are locked and rows another claimer holds are skipped, so several
+/// processes share one queue; on SQLite the surrounding `BEGIN IMMEDIATE` already
+/// makes the claimer alone.
+fn due_jobs(conn: &mut DbConnection, now: Timestamp, limit: i64) -> Result<Vec<(String, String)>, StorageError> {
     let now = to_db(now);
-    let rows: Vec<JobRow> = match conn {
+    match conn {
         DbConnection::Pg(pg) => jobs::table
             .filter(jobs::state.eq_any(CLAIMABLE))
             .filter(jobs::run_at.le(now))
@@ -177,18 +179,42 @@ fn due_jobs(conn: &mut DbConnection, now: Timestamp, limit: i64) -> Result<Vec<J
             .limit(limit)
             .for_update()
             .skip_locked()
-            .select(JobRow::as_select())
+            .select((jobs::id, jobs::owner))
             .load(pg),
-        DbConnection::Sqlite(lite) => jobs::table
-            .filter(jobs::state.eq_any(CLAIMABLE))
-            .filter(jobs::run_at.le(now))
-            .order((jobs::priority.desc(), jobs::run_at, jobs::created_at, jobs::id))
-            .limit(limit)
-            .select(JobRow::as_select())
-            .load(lite),
+        // Named, because without statistics SQLite's planner may prefer the
+        // `jobs_state` index for `state IN (…)` and then sort every queued job.
+        DbConnection::Sqlite(lite) => diesel::sql_query(
+            "SELECT id, owner FROM jobs INDEXED BY jobs_claimable \
+             WHERE state IN ('queued', 'failed') AND run_at <= ? \
+             ORDER BY priority DESC, run_at, created_at, id LIMIT ?",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(now)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .load::<DueJob>(lite)
+        .map(|rows| rows.into_iter().map(|r| (r.id, r.owner)).collect()),
     }
-    .map_err(db_error)?;
-    rows.into_iter().map(JobRow::into_job).collect()
+    .map_err(db_error)
+}
+
+#[derive(QueryableByName)]
+struct DueJob {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    owner: String,
+}
+
+/// The jobs with these ids, in the order given (ids not found are left out).
+fn load_in_order(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Job>, StorageError> {
+    let mut found: std::collections::HashMap<String, JobRow> = jobs::table
+        .filter(jobs::id.eq_any(ids))
+        .select(JobRow::as_select())
+        .load::<JobRow>(conn)
+        .map_err(db_error)?
+        .into_iter()
+        .map(|row| (row.id.clone(), row))
+        .collect();
+    ids.iter().filter_map(|id| found.remove(id)).map(JobRow::into_job).collect()
 }
 
 fn expired_leases(conn: &mut DbConnection, now: Timestamp, limit: i64) -> Result<Vec<Job>, StorageError> {
@@ -263,27 +289,34 @@ impl JobQueue for Store {
             let due = due_jobs(conn, request.now, i64::from(window))?;
             let mut running: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
             if request.per_owner_limit.is_some() && !due.is_empty() {
-                let mut owners: Vec<String> = due.iter().map(|j| j.owner.to_string()).collect();
+                let mut owners: Vec<String> = due.iter().map(|(_, owner)| owner.clone()).collect();
                 owners.sort();
                 owners.dedup();
                 running.extend(running_per_owner(conn, &owners)?);
             }
-            let mut claimed = Vec::new();
-            for job in due {
-                if claimed.len() >= request.limit as usize {
+            let mut chosen = Vec::new();
+            for (id, owner) in due {
+                if chosen.len() >= request.limit as usize {
                     break;
                 }
                 if let Some(max) = request.per_owner_limit {
-                    let count = running.entry(job.owner.to_string()).or_default();
+                    let count = running.entry(owner).or_default();
                     if *count >= i64::from(max) {
                         continue;
                     }
                     *count += 1;
                 }
-                let token = LeaseToken::generate();
-                let next = rules::claim(&job, token.clone(), request.lease, request.now)?;
-                if write_if_unchanged(conn, &job, &next)? {
-                    claimed.push(ClaimedJob { job: next, lease_token: token });
+                chosen.push(id);
+            }
+            let mut claimed = Vec::with_capacity(chosen.len());
+            // SQLite caps bound parameters per statement.
+            for ids in chosen.chunks(500) {
+                for job in load_in_order(conn, ids)? {
+                    let token = LeaseToken::generate();
+                    let next = rules::claim(&job, token.clone(), request.lease, request.now)?;
+                    if write_if_unchanged(conn, &job, &next)? {
+                        claimed.push(ClaimedJob { job: next, lease_token: token });
+                    }
                 }
             }
             Ok(claimed)
@@ -427,12 +460,24 @@ impl JobQueue for Store {
             for (state, n) in per_state {
                 counts.add(JobState::parse(&state).map_err(failure)?, u64::try_from(n).unwrap_or(0));
             }
-            let oldest: Option<i64> = jobs::table
-                .filter(jobs::state.eq("queued"))
-                .filter(jobs::run_at.le(to_db(now)))
-                .select(diesel::dsl::min(jobs::run_at))
-                .first(conn)
-                .map_err(db_error)?;
+            // One index seek per priority on the claim index (its condition is
+            // repeated so the partial index applies), instead of reading every
+            // queued row: this runs on every queue-health probe.
+            let mut oldest: Option<i64> = None;
+            for priority in Priority::ALL {
+                let first: Option<i64> = jobs::table
+                    .filter(jobs::state.eq_any(CLAIMABLE))
+                    .filter(jobs::state.eq("queued"))
+                    .filter(jobs::priority.eq(priority.rank()))
+                    .filter(jobs::run_at.le(to_db(now)))
+                    .select(diesel::dsl::min(jobs::run_at))
+                    .first(conn)
+                    .map_err(db_error)?;
+                oldest = match (oldest, first) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
             counts.oldest_queued_at = oldest.map(from_db);
             Ok(counts)
         })
