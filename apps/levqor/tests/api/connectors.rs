@@ -2,8 +2,6 @@
 //! actions with inline and stored credentials, stored connections (sealed at rest,
 //! owner-scoped, never shown or logged) and the `connector` job.
 
-use std::time::Duration;
-
 use levqor_connectors::ConnectionRepo;
 use levqor_testkit::{FakeServer, Recorded, Reply as FakeReply};
 use serde_json::{Value, json};
@@ -277,18 +275,6 @@ async fn stored_connections_are_sealed_scoped_and_used(b: Backend) {
     app.post("/api/v1/connections", None, &json!({})).await.assert_error(401, "unauthorized");
 }
 
-async fn wait_done(app: &TestApp, key: &str, job: &str) -> Reply {
-    let mut last = app.get(&format!("/api/v1/status/{job}"), Some(key)).await;
-    for _ in 0..400 {
-        if ["succeeded", "dead", "cancelled"].contains(&last.body["status"].as_str().unwrap_or_default()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        last = app.get(&format!("/api/v1/status/{job}"), Some(key)).await;
-    }
-    last
-}
-
 async fn connector_job_runs_with_a_stored_connection(b: Backend) {
     let slack = fake_slack().await;
     let Some(app) = spawn(b, &slack).await else { return };
@@ -306,7 +292,7 @@ async fn connector_job_runs_with_a_stored_connection(b: Backend) {
                          "params": {"channel": "#general", "text": "from a job"}, "connection": "work"});
     let r = app.post("/api/v1/intake", Some(&key), &json!({"workflow": "connector", "payload": payload})).await;
     assert_eq!(r.status, 202, "{:?}", r.body);
-    let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
+    let done = app.wait_done(&key, r.body["job_id"].as_str().unwrap()).await;
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(done.body["result"]["ts"], "1700000000.000100");
     assert_no_token(&done);
@@ -318,7 +304,7 @@ async fn connector_job_runs_with_a_stored_connection(b: Backend) {
     let payload =
         json!({"connector": "slack", "action": "post_message", "params": {"channel": "#nonexistent", "text": "x"}});
     let r = app.post("/api/v1/intake", Some(&key), &json!({"workflow": "connector", "payload": payload})).await;
-    let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
+    let done = app.wait_done(&key, r.body["job_id"].as_str().unwrap()).await;
     assert_eq!(done.body["status"], "dead", "{:?}", done.body);
     assert!(done.body["error"].as_str().unwrap().contains("channel_not_found"), "{:?}", done.body);
 
@@ -349,7 +335,7 @@ async fn connector_job_runs_with_a_stored_connection(b: Backend) {
     let payload = json!({"connector": "slack", "action": "post_message",
                          "params": {"channel": "#a", "text": "x"}, "connection": "nope"});
     let r = app.post("/api/v1/intake", Some(&key), &json!({"workflow": "connector", "payload": payload})).await;
-    let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
+    let done = app.wait_done(&key, r.body["job_id"].as_str().unwrap()).await;
     assert_eq!(done.body["status"], "dead", "{:?}", done.body);
     assert!(done.body["error"].as_str().unwrap().starts_with("connection_not_found"), "{:?}", done.body);
     assert!(!app.logs.text().contains(TOKEN), "the token was logged");

@@ -153,6 +153,19 @@ impl TestApp {
         Some(TestApp { base, client: reqwest::Client::new(), logs, db: Some(db), data: Some(data), index })
     }
 
+    /// Polls the job's status until it is terminal (or 20 s pass); the last answer.
+    pub async fn wait_done(&self, key: &str, job: &str) -> Reply {
+        let mut last = self.get(&format!("/api/v1/status/{job}"), Some(key)).await;
+        for _ in 0..400 {
+            if ["succeeded", "dead", "cancelled"].contains(&last.body["status"].as_str().unwrap_or_default()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            last = self.get(&format!("/api/v1/status/{job}"), Some(key)).await;
+        }
+        last
+    }
+
     /// The test database behind the server.
     pub fn db(&self) -> &TestDb {
         self.db.as_ref().expect("the database lives as long as the app")

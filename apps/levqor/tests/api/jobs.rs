@@ -13,19 +13,6 @@ async fn intake(app: &TestApp, key: &str, body: Value) -> Reply {
     app.post("/api/v1/intake", Some(key), &body).await
 }
 
-/// Poll until the job reaches a terminal state (or 20 s pass).
-async fn wait_done(app: &TestApp, key: &str, job: &str) -> Reply {
-    let mut last = app.get(&format!("/api/v1/status/{job}"), Some(key)).await;
-    for _ in 0..400 {
-        if ["succeeded", "dead", "cancelled"].contains(&last.body["status"].as_str().unwrap_or_default()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        last = app.get(&format!("/api/v1/status/{job}"), Some(key)).await;
-    }
-    last
-}
-
 async fn echo_job_runs(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
     let (_, key) = app.new_user("echo@example.com").await;
@@ -33,7 +20,7 @@ async fn echo_job_runs(b: Backend) {
     assert_eq!(r.status, 202, "{:?}", r.body);
     assert_eq!(r.body["status"], "queued");
     let id = r.body["job_id"].as_str().unwrap().to_owned();
-    let done = wait_done(&app, &key, &id).await;
+    let done = app.wait_done(&key, &id).await;
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(done.body["result"], json!({"hello": "world"}));
     assert_eq!(done.body["attempts"], 1);
@@ -169,13 +156,13 @@ async fn cancel_and_retry(b: Backend) {
     // A job that cannot succeed: the metadata address is refused by the SSRF guard.
     let failing = json!({"workflow": "http.request", "max_attempts": 1, "payload": {"method": "GET", "url": "http://169.254.169.254/latest/meta-data/"}});
     let id = intake(&app, &key, failing).await.body["job_id"].as_str().unwrap().to_owned();
-    let dead = wait_done(&app, &key, &id).await;
+    let dead = app.wait_done(&key, &id).await;
     assert_eq!(dead.body["status"], "dead", "{:?}", dead.body);
     let r = app.post(&format!("/api/v1/jobs/{id}/retry"), Some(&key), &json!({})).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["status"], "queued");
     assert_eq!(r.body["attempts"], 0);
-    let again = wait_done(&app, &key, &id).await;
+    let again = app.wait_done(&key, &id).await;
     assert_eq!(again.body["status"], "dead");
     assert_eq!(again.body["attempts"], 1);
 }
@@ -200,7 +187,7 @@ async fn ssrf_targets_are_refused(b: Backend) {
         if r.status == 400 {
             continue; // refused at intake: also fine
         }
-        let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
+        let done = app.wait_done(&key, r.body["job_id"].as_str().unwrap()).await;
         assert_eq!(done.body["status"], "dead", "{url}: {:?}", done.body);
         let error = done.body["error"].as_str().unwrap_or_default().to_lowercase();
         assert!(
@@ -214,7 +201,7 @@ async fn ssrf_targets_are_refused(b: Backend) {
     // A callback to a private address is refused at intake unless allowed.
     let r = intake(&app, &key, json!({"workflow": "echo", "callback_url": "http://127.0.0.1:9/hook"})).await;
     if r.status == 202 {
-        let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
+        let done = app.wait_done(&key, r.body["job_id"].as_str().unwrap()).await;
         assert_eq!(done.body["status"], "succeeded", "a refused callback does not fail the job");
     } else {
         assert_eq!(r.problem_field(), "callback_url");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use levqor_testkit::{FakeServer, Recorded, Reply as FakeReply};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Reply, TestApp};
+use crate::helpers::{Backend, TestApp};
 
 const CONTACT: &str = "when someone fills out the contact form, create a task in Notion and notify me on Slack";
 
@@ -71,18 +71,6 @@ async fn balance(app: &TestApp, key: &str) -> i64 {
     let r = app.get("/api/v1/credits", Some(key)).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     r.body["balance"].as_i64().unwrap()
-}
-
-async fn wait_done(app: &TestApp, key: &str, job: &str) -> Reply {
-    let mut last = app.get(&format!("/api/v1/status/{job}"), Some(key)).await;
-    for _ in 0..400 {
-        if ["succeeded", "dead", "cancelled"].contains(&last.body["status"].as_str().unwrap_or_default()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        last = app.get(&format!("/api/v1/status/{job}"), Some(key)).await;
-    }
-    last
 }
 
 fn connectors_of(pipeline: &Value) -> Vec<String> {
@@ -230,7 +218,7 @@ async fn run_end_to_end_bills_once(b: Backend) {
     assert_eq!(r.body["status"], "queued");
     assert_eq!(r.body["cost"], 2);
     let job = r.body["job_id"].as_str().unwrap().to_owned();
-    let done = wait_done(&app, &key, &job).await;
+    let done = app.wait_done(&key, &job).await;
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(done.body["workflow"], format!("pipeline:{id}"));
 
@@ -253,7 +241,7 @@ async fn run_end_to_end_bills_once(b: Backend) {
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body["job_id"], first.body["job_id"]);
     let second = first.body["job_id"].as_str().unwrap().to_owned();
-    assert_eq!(wait_done(&app, &key, &second).await.body["status"], "succeeded");
+    assert_eq!(app.wait_done(&key, &second).await.body["status"], "succeeded");
     let after = balance(&app, &key).await;
     assert_eq!(before - after, 4, "two runs, each charged once");
     assert_eq!(slack.count(), 2);
@@ -357,7 +345,7 @@ async fn webhook_trigger_enqueues_a_run(b: Backend) {
     let r = app.post(&url, None, &json!({"name": "Grace"})).await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let job = r.body["job_id"].as_str().unwrap().to_owned();
-    let done = wait_done(&app, &key, &job).await;
+    let done = app.wait_done(&key, &job).await;
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(slack.only().json()["text"], "New: Grace");
 }
@@ -371,7 +359,7 @@ async fn retry_resumes_at_the_failed_step(b: Backend) {
     let before = balance(&app, &key).await;
     let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
     let job = r.body["job_id"].as_str().unwrap().to_owned();
-    let done = wait_done(&app, &key, &job).await;
+    let done = app.wait_done(&key, &job).await;
     assert_eq!(done.body["status"], "dead", "{:?}", done.body);
     let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
     assert_eq!(run.body["status"], "failed");
@@ -391,7 +379,7 @@ async fn retry_resumes_at_the_failed_step(b: Backend) {
 
     let r = app.post(&format!("/api/v1/jobs/{job}/retry"), Some(&key), &json!({})).await;
     assert!(r.status == 200 || r.status == 202, "{:?}", r.body);
-    let done = wait_done(&app, &key, &job).await;
+    let done = app.wait_done(&key, &job).await;
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(notion.count(), 1, "step 1 ran once");
     assert_eq!(slack.count(), 2);
@@ -425,7 +413,7 @@ async fn retryable_step_failure_is_retried_automatically(b: Backend) {
     assert_eq!(r.status, 202, "{:?}", r.body);
     let job = r.body["job_id"].as_str().unwrap().to_owned();
 
-    let done = wait_done(&app, &key, &job).await;
+    let done = app.wait_done(&key, &job).await;
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(done.body["attempts"], 2, "{:?}", done.body);
     assert_eq!((notion.count(), slack.count()), (1, 2), "step 1 ran once, step 2 twice");
@@ -483,7 +471,7 @@ async fn daily_credit_cap_stops_runs(b: Backend) {
     for _ in 0..2 {
         let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
         assert_eq!(r.status, 202, "{:?}", r.body);
-        let done = wait_done(&app, &key, r.body["job_id"].as_str().unwrap()).await;
+        let done = app.wait_done(&key, r.body["job_id"].as_str().unwrap()).await;
         assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     }
     let before = balance(&app, &key).await;
