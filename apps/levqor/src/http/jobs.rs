@@ -129,13 +129,19 @@ pub async fn intake(
         Start::Run(claimed) => Some(claimed),
         Start::Unkeyed => None,
     };
-    // Job payloads have their own, smaller limit than request bodies.
-    let payload_len = body.value.payload.as_ref().map_or(2, |p| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len()));
-    if payload_len > levqor_jobs::new_job::MAX_PAYLOAD_BYTES {
+    // Job payloads have their own, smaller limit than request bodies. A body within
+    // it holds a payload within it, so only larger bodies pay for measuring.
+    let max = levqor_jobs::new_job::MAX_PAYLOAD_BYTES;
+    let payload_len = match &body.value.payload {
+        Some(_) if body.bytes.len() <= max => 0,
+        Some(p) => serde_json::to_vec(p).map_or(usize::MAX, |v| v.len()),
+        None => 2,
+    };
+    if payload_len > max {
         if let Some(c) = claimed {
             idempotency::finish(&state, c, StatusCode::PAYLOAD_TOO_LARGE, None).await;
         }
-        return Err(ApiError::payload_too_large(levqor_jobs::new_job::MAX_PAYLOAD_BYTES));
+        return Err(ApiError::payload_too_large(max));
     }
     if body.value.workflow == "connector" {
         let empty = json!({});
