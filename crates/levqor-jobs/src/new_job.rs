@@ -80,8 +80,8 @@ impl NewJob {
             problems.push(FieldProblem::new("workflow", "is not a known workflow"));
         }
 
-        match serde_json::to_vec(&request.payload) {
-            Ok(bytes) if bytes.len() > MAX_PAYLOAD_BYTES => problems
+        match json_len(&request.payload) {
+            Ok(len) if len > MAX_PAYLOAD_BYTES => problems
                 .push(FieldProblem::new("payload", format!("must be at most {MAX_PAYLOAD_BYTES} bytes as JSON"))),
             Ok(_) => {}
             Err(_) => problems.push(FieldProblem::new("payload", "is not serializable JSON")),
@@ -172,6 +172,24 @@ fn check_callback_url(raw: &str) -> Result<(), &'static str> {
         return Err("must not contain credentials");
     }
     Ok(())
+}
+
+/// The length of `value` as compact JSON, counted without building the text (this
+/// runs for every intake).
+fn json_len(value: &serde_json::Value) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    Ok(count.0)
 }
 
 #[cfg(test)]
@@ -271,5 +289,11 @@ mod tests {
         let later = validate(json!({"workflow": "echo", "run_at": "2030-01-02T00:00:00Z"})).unwrap();
         assert_eq!(later.run_at, now() + TimeDelta::days(1));
         assert!(validate(json!({"workflow": "echo", "run_at": "2040-01-01T00:00:00Z"})).is_err());
+    }
+
+    #[test]
+    fn json_len_counts_the_compact_text() {
+        let v = serde_json::json!({"a": [1, 2.5, "é", null], "b": {"c": true}});
+        assert_eq!(super::json_len(&v).unwrap(), serde_json::to_vec(&v).unwrap().len());
     }
 }
