@@ -79,7 +79,15 @@ impl IntakeWriter {
                     }
                     let (intakes, replies): (Vec<Intake>, Vec<_>) =
                         batch.into_iter().map(|p| (p.intake, p.reply)).unzip();
-                    let results = commit(&store, intakes, clock.now());
+                    let count = intakes.len();
+                    // A panic must not end the thread: every later intake would fail.
+                    let results =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(&store, intakes, clock.now())))
+                            .unwrap_or_else(|_| {
+                                (0..count)
+                                    .map(|_| Err(StorageError::Failure("the intake writer panicked".into())))
+                                    .collect()
+                            });
                     let mut any = false;
                     for (reply, result) in replies.into_iter().zip(results) {
                         any |= result.is_ok();
