@@ -13,6 +13,26 @@ fn levqor(args: &[&str], db: &str) -> std::process::Output {
         .expect("levqor runs")
 }
 
+/// A `levqor worker` process on `db` (its log discarded).
+fn spawn_worker(db: &str, data: &std::path::Path, workers: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .arg("worker")
+        .env_clear()
+        .env("DATABASE_URL", db)
+        .env("LEVQOR_DATA_DIR", data)
+        .env("LEVQOR_WORKERS", workers.to_string())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("levqor worker starts")
+}
+
+/// SIGTERM, then the process must exit successfully.
+fn stop_with_sigterm(mut child: std::process::Child) {
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+}
+
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
@@ -199,23 +219,13 @@ fn worker_command_runs_queued_jobs_and_stops_on_sigterm() {
         .collect();
     db.store.enqueue_batch(&jobs).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_levqor"))
-        .arg("worker")
-        .env_clear()
-        .env("DATABASE_URL", db.url())
-        .env("LEVQOR_DATA_DIR", data.path())
-        .env("LEVQOR_WORKERS", "4")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_worker(db.url(), data.path(), 4);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !jobs.iter().all(|j| db.store.get(&j.id).unwrap().unwrap().state == JobState::Succeeded) {
         assert!(std::time::Instant::now() < deadline, "levqor worker did not run the jobs");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    assert!(child.wait().unwrap().success());
+    stop_with_sigterm(child);
     let out = Command::new(env!("CARGO_BIN_EXE_levqor"))
         .arg("worker")
         .env_clear()
@@ -251,15 +261,7 @@ fn worker_command_fires_scheduled_pipelines() {
     let stored = db.store.create(&user.id, &pipeline, None, now).unwrap();
 
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_levqor"))
-        .arg("worker")
-        .env_clear()
-        .env("DATABASE_URL", db.url())
-        .env("LEVQOR_DATA_DIR", data.path())
-        .env("LEVQOR_WORKERS", "2")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_worker(db.url(), data.path(), 2);
     // The scheduler looks every 20 s at the last minute's ticks: an every-minute
     // cron always has one.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
@@ -273,7 +275,5 @@ fn worker_command_fires_scheduled_pipelines() {
     };
     assert_eq!(run.input["trigger"], "schedule");
     assert!(db.store.balance(&user.id).unwrap() < Credits::new(10), "the run was billed");
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    assert!(child.wait().unwrap().success());
+    stop_with_sigterm(child);
 }

@@ -17,7 +17,7 @@ use crate::schema::jobs;
 use crate::time::{from_db, to_db};
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = jobs, treat_none_as_null = true)]
+#[diesel(table_name = jobs)]
 struct JobRow {
     id: String,
     owner: String,
