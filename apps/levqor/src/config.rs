@@ -93,6 +93,15 @@ pub struct ServeSettings {
     #[arg(long, env = "LEVQOR_OWNER_CONCURRENCY", value_name = "LEVQOR_OWNER_CONCURRENCY", default_value_t = 0)]
     pub owner_concurrency: u32,
 
+    /// Jobs of one user that may wait to run (queued, or failed awaiting a retry);
+    /// intake answers 429 beyond it.
+    #[arg(long, env = "LEVQOR_MAX_QUEUED_PER_USER", value_name = "LEVQOR_MAX_QUEUED_PER_USER", default_value_t = levqor_jobs::waiting_cap::DEFAULT_MAX_WAITING, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_queued_per_user: u64,
+
+    /// Active (unrevoked, unexpired) API keys one user may hold.
+    #[arg(long, env = "LEVQOR_MAX_KEYS_PER_USER", value_name = "LEVQOR_MAX_KEYS_PER_USER", default_value_t = levqor_accounts::DEFAULT_MAX_ACTIVE_KEYS)]
+    pub max_keys_per_user: usize,
+
     /// Seconds a worker holds a job before the sweeper may hand it to another
     /// worker; running jobs renew it every third of this.
     #[arg(long, env = "LEVQOR_LEASE_S", value_name = "LEVQOR_LEASE_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
@@ -328,6 +337,8 @@ impl ServeSettings {
             cors_origins: Vec::new(),
             workers: default_workers(),
             owner_concurrency: 0,
+            max_queued_per_user: levqor_jobs::waiting_cap::DEFAULT_MAX_WAITING,
+            max_keys_per_user: levqor_accounts::DEFAULT_MAX_ACTIVE_KEYS,
             lease_s: 60,
             secret: None,
             allow_private_targets: false,

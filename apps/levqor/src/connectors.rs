@@ -57,12 +57,11 @@ pub enum CredentialSource {
     Stored(Option<String>),
 }
 
+/// [`crate::services::blocking::blocking`] with this module's error type.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ConnectionError> + Send + 'static,
 ) -> Result<T, ConnectionError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ConnectionError::Storage(StorageError::Unavailable(format!("blocking task failed: {e}"))))?
+    crate::services::blocking::blocking(f).await
 }
 
 /// Runs one action for `owner`. A Gmail `refreshed_credentials` is taken out of

@@ -38,7 +38,7 @@ pub fn registry(
     pipelines: Arc<PipelineJob>,
 ) -> Result<WorkflowRegistry, String> {
     let mut registry = WorkflowRegistry::new();
-    registry.register_prefix("pipeline:", pipelines).map_err(|e| e.to_string())?;
+    registry.register_prefix(levqor_pipelines::RUN_WORKFLOW_PREFIX, pipelines).map_err(|e| e.to_string())?;
     registry.register(Arc::new(ConnectorJob::new(connectors.clone()))).map_err(|e| e.to_string())?;
     registry.register(Arc::new(Echo)).map_err(|e| e.to_string())?;
     let http =

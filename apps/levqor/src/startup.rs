@@ -10,7 +10,6 @@ use actix_web::{App, HttpServer, web};
 use utoipa::OpenApi;
 
 use crate::config::ServeSettings;
-use crate::http::error::ApiError;
 use crate::http::json::BodyLimit;
 use crate::http::openapi::{ApiDoc, OpenApiJson};
 use crate::http::rate_limit::{Applies, Keying, Limiter, RateLimits};
@@ -102,11 +101,8 @@ fn serve(
             .app_data(openapi.clone())
             .app_data(body_limit.clone())
             .app_data(limits.clone())
-            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::not_found(e.to_string()).into()))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::invalid_field("query", e.to_string()).into()),
-            )
+            .app_data(web::PathConfig::default().error_handler(|e, _| http::error::path_error(e).into()))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| http::error::query_error(e).into()))
             .configure(http::routes)
             .configure(extra)
             .default_service(web::to(http::not_found))

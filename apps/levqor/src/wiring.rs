@@ -11,6 +11,7 @@ use crate::config::{ServeSettings, StoreSettings};
 use crate::connectors::Connectors;
 use crate::jobs_runtime::JobsRuntime;
 use crate::services::billing::{BillingService, Ports};
+use crate::services::jobs::IntakeService;
 use crate::services::pipelines::PipelineService;
 use crate::state::AppState;
 use levqor_pipelines::{Catalogue, CostRules, Limits, OpenAiConfig, OpenAiPlanner, Planner, RulePlanner};
@@ -42,13 +43,23 @@ pub fn billing(store: &Store, accounts: AccountService, settings: &ServeSettings
 /// The state handlers see, and the background jobs runtime it feeds.
 pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState, JobsRuntime), String> {
     let store = open_store(&settings.store).map_err(|e| e.to_string())?;
-    let accounts = accounts(&store, AdminKeys::new(settings.admin_keys()));
+    let accounts =
+        accounts(&store, AdminKeys::new(settings.admin_keys())).with_max_active_keys(settings.max_keys_per_user);
     let secret = crate::secret::load_or_create(settings.secret.as_deref(), &settings.store.data_dir)?;
     let billing = Arc::new(billing(&store, accounts.clone(), &settings)?);
     let mut jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
     let pipelines = Arc::new(pipelines(&store, &jobs.connectors, &settings)?);
     jobs.start_scheduler(pipelines.clone(), log.clone());
+    let jobs_service = Arc::new(IntakeService::new(
+        jobs.registry.clone(),
+        jobs.connectors.registry.clone(),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        settings.max_queued_per_user,
+        Arc::new(SystemClock),
+    ));
     let state = AppState {
+        jobs: jobs_service,
         pipelines,
         billing,
         registry: jobs.registry.clone(),

@@ -92,6 +92,11 @@ impl ApiKeyRecord {
     pub fn is_expired(&self, now: Timestamp) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
+
+    /// Neither revoked nor expired.
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && !self.is_expired(now)
+    }
 }
 
 /// A freshly generated key: the record to store and the secret to show once.

@@ -9,6 +9,9 @@ pub enum AccountsError {
     NotFound,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A per-user limit is reached (active keys); says which and what to do.
+    #[error("{0}")]
+    Limit(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

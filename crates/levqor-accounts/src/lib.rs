@@ -16,5 +16,5 @@ pub use api_key::{ApiKeyRecord, GeneratedKey, KeyHash, NewKeyRequest, Scope};
 pub use error::{AccountsError, AuthError};
 pub use ports::{ApiKeyRepo, UserRepo};
 pub use principal::{AdminKeys, Principal};
-pub use service::AccountService;
+pub use service::{AccountService, DEFAULT_MAX_ACTIVE_KEYS};
 pub use user::{Currency, Locale, Meta, ProfileChanges, User};

@@ -35,7 +35,12 @@ pub struct AccountService {
     clock: Arc<dyn Clock>,
     admin_keys: AdminKeys,
     cache: AuthCache,
+    max_active_keys: usize,
 }
+
+/// How many unrevoked, unexpired keys one user may hold unless configured
+/// otherwise (`LEVQOR_MAX_KEYS_PER_USER`).
+pub const DEFAULT_MAX_ACTIVE_KEYS: usize = 20;
 
 impl AccountService {
     pub fn new(
@@ -44,7 +49,13 @@ impl AccountService {
         clock: Arc<dyn Clock>,
         admin_keys: AdminKeys,
     ) -> Self {
-        Self { users, keys, clock, admin_keys, cache: AuthCache::default() }
+        Self { users, keys, clock, admin_keys, cache: AuthCache::default(), max_active_keys: DEFAULT_MAX_ACTIVE_KEYS }
+    }
+
+    /// At most `max` active keys per user (at least one).
+    pub fn with_max_active_keys(mut self, max: usize) -> Self {
+        self.max_active_keys = max.max(1);
+        self
     }
 
     /// Create the user with `email` or update it. Returns the user and whether it was created.
@@ -89,6 +100,13 @@ impl AccountService {
         let now = self.clock.now();
         request.validate(now).map_err(AccountsError::Invalid)?;
         self.users.get_user(user)?.ok_or(AccountsError::NotFound)?;
+        let active = self.keys.list_keys(Some(user))?.iter().filter(|k| k.is_active(now)).count();
+        if active >= self.max_active_keys {
+            return Err(AccountsError::Limit(format!(
+                "this user already has {active} active keys (the most allowed is {}); revoke one first",
+                self.max_active_keys
+            )));
+        }
         let key = api_key::generate(Some(user.clone()), Scope::User, request, now);
         self.keys.insert_key(&key.record)?;
         Ok(key)

@@ -1,6 +1,11 @@
-//! `POST /api/v1/referrals`: find the referrer by code, apply the rule, and grant
-//! the reward through the ledger's once-key, which is what makes "once per
-//! referred user" hold even for two simultaneous requests.
+//! `POST /api/v1/referrals` and sign-up with a code: find the referrer by code,
+//! apply the rule, attribute the sign-up if nobody has yet, and grant the reward
+//! through the ledger's once-key, which is what makes "once per referred user"
+//! hold even for two simultaneous requests.
+//!
+//! Who may ask is the caller's business: the referred user for their own
+//! account, an admin, or the sign-up itself — never a third party naming an
+//! email (that let anyone collect rewards for sign-ups they never referred).
 
 use levqor_core::{Credits, Timestamp, UserId};
 
@@ -44,6 +49,13 @@ pub fn reward_referral(
         Ok(reward) => reward,
         Err(why) => return Ok(Err(why)),
     };
+    let unattributed = referred.as_ref().is_some_and(|r| r.referred_by.is_none());
+    if unattributed && !referrals.attribute(&reward.referred, &reward.referrer, now)? {
+        // Another attribution won in between: only its referrer may be paid.
+        if referrals.referrer_of(&reward.referred)?.as_ref() != Some(&reward.referrer) {
+            return Ok(Err(NotRewarded::OtherReferrer));
+        }
+    }
     let grant = Grant {
         user: reward.referrer.clone(),
         kind: EntryKind::ReferralReward,
@@ -120,5 +132,17 @@ mod tests {
         w.referrals.attribute(&stolen.id, &UserId::new(), Utc::now()).unwrap();
         assert_eq!(w.reward(&w.code, Some(&stolen)), Err(NotRewarded::OtherReferrer));
         assert_eq!(w.balance(), 0);
+    }
+
+    #[test]
+    fn a_reward_attributes_an_unattributed_sign_up() {
+        let w = world();
+        let new_user = fresh();
+        w.reward(&w.code, Some(&new_user)).unwrap();
+        assert_eq!(w.referrals.referrer_of(&new_user.id).unwrap(), Some(w.referrer.clone()));
+        // A second referrer's code now meets the first attribution.
+        let other = UserId::new();
+        let other_code = w.referrals.code_for(&other, Utc::now()).unwrap().to_string();
+        assert_eq!(w.reward(&other_code, Some(&new_user)), Err(NotRewarded::OtherReferrer));
     }
 }

@@ -41,6 +41,10 @@ pub enum NotRewarded {
     OtherReferrer,
     #[error("this referral was already rewarded")]
     AlreadyRewarded,
+    /// A user's key claims a referral only for that user's own sign-up; the answer
+    /// is the same whether or not the named email belongs to anyone.
+    #[error("a referral is claimed by the referred user, for their own account")]
+    NotYourAccount,
     #[error("the user signed up more than 24 hours ago")]
     TooOld,
 }
@@ -53,6 +57,7 @@ impl NotRewarded {
             NotRewarded::SelfReferral => "self_referral",
             NotRewarded::OtherReferrer => "other_referrer",
             NotRewarded::AlreadyRewarded => "already_rewarded",
+            NotRewarded::NotYourAccount => "not_your_account",
             NotRewarded::TooOld => "too_old",
         }
     }

@@ -91,14 +91,14 @@ mod tests {
 
     #[test]
     fn reads_the_fixture_event_and_session() {
-        let event = StripeEvent::parse(include_bytes!("../tests/data/event.json")).unwrap();
+        let event = StripeEvent::parse(include_bytes!("../tests/fixtures/event.json")).unwrap();
         assert_eq!(event.id, "evt_1Pgc76B7WZ01zgkWwyRHS12y");
         assert_eq!(event.event_type, "plan.created");
         assert_eq!(event.created, 1_234_567_890);
         assert!(event.checkout_session().is_err(), "a plan is not a session");
 
         let object: serde_json::Value =
-            serde_json::from_slice(include_bytes!("../tests/data/checkout_session.json")).unwrap();
+            serde_json::from_slice(include_bytes!("../tests/fixtures/checkout_session.json")).unwrap();
         let event = StripeEvent { data: EventData { object }, ..event };
         let session = event.checkout_session().unwrap();
         assert!(session.id.starts_with("cs_test_"));

@@ -24,6 +24,10 @@ pub enum WebhookAction {
     /// unhandled type or an unpaid session mean a paid purchase could not be
     /// credited and deserve an operator's look.
     Ignore { reason: String },
+    /// A paid session that does not match its pack (amount or currency): nothing
+    /// is granted, and an operator must look (a tampered or misconfigured
+    /// checkout, or a price changed in Stripe but not in `PACKS`).
+    Mismatch { reason: String },
 }
 
 impl WebhookAction {
@@ -58,10 +62,32 @@ fn session_user(session: &CheckoutSessionObject) -> Result<UserId, String> {
     raw.parse().map_err(|_| format!("session {}: `{raw}` is not a user id", session.id))
 }
 
-fn grant(event: &StripeEvent, packs: &Packs) -> Result<WebhookAction, String> {
+/// Why a grant was not decided: an ordinary reason to acknowledge and move on,
+/// or a mismatch between what was paid and the pack.
+enum NoGrant {
+    Ignore(String),
+    Mismatch(String),
+}
+
+impl From<String> for NoGrant {
+    fn from(reason: String) -> Self {
+        NoGrant::Ignore(reason)
+    }
+}
+
+impl From<NoGrant> for WebhookAction {
+    fn from(no: NoGrant) -> Self {
+        match no {
+            NoGrant::Ignore(reason) => WebhookAction::Ignore { reason },
+            NoGrant::Mismatch(reason) => WebhookAction::Mismatch { reason },
+        }
+    }
+}
+
+fn grant(event: &StripeEvent, packs: &Packs) -> Result<WebhookAction, NoGrant> {
     let session = event.checkout_session().map_err(|e| e.to_string())?;
     if session.payment_status != "paid" {
-        return Err(format!("session {} is {}: waiting for the payment", session.id, session.payment_status));
+        return Err(format!("session {} is {}: waiting for the payment", session.id, session.payment_status).into());
     }
     let user = session_user(&session)?;
     let pack_id =
@@ -69,13 +95,23 @@ fn grant(event: &StripeEvent, packs: &Packs) -> Result<WebhookAction, String> {
     // The credits come from our own pack table, never from the event: metadata is
     // ours, but a pack's size is configuration, not something to echo back.
     let pack = packs.get(pack_id).ok_or_else(|| format!("session {}: unknown pack `{pack_id}`", session.id))?;
-    if let Some(currency) = &session.currency
-        && !currency.eq_ignore_ascii_case(&pack.currency)
-    {
-        return Err(format!(
-            "session {} was paid in {currency}, pack `{pack_id}` is priced in {}",
-            session.id, pack.currency
-        ));
+    // What was paid must be the pack's price: a signed event proves Stripe sent
+    // it, not that the buyer paid the price (a checkout created elsewhere with the
+    // same metadata, or a price changed in Stripe).
+    let paid = (session.currency.as_deref(), session.amount_total);
+    match paid {
+        (Some(currency), Some(amount))
+            if currency.eq_ignore_ascii_case(&pack.currency) && amount == pack.price_minor => {}
+        (currency, amount) => {
+            return Err(NoGrant::Mismatch(format!(
+                "session {} paid {} {}, pack `{pack_id}` costs {} {}",
+                session.id,
+                amount.map_or_else(|| "no amount".to_owned(), |a| a.to_string()),
+                currency.unwrap_or("in no currency"),
+                pack.price_minor,
+                pack.currency
+            )));
+        }
     }
     Ok(WebhookAction::Grant {
         user,
@@ -89,7 +125,7 @@ fn grant(event: &StripeEvent, packs: &Packs) -> Result<WebhookAction, String> {
 /// Decides what a verified event means.
 pub fn decide(event: &StripeEvent, packs: &Packs) -> WebhookAction {
     match event.event_type.as_str() {
-        COMPLETED | ASYNC_SUCCEEDED => grant(event, packs).unwrap_or_else(ignore),
+        COMPLETED | ASYNC_SUCCEEDED => grant(event, packs).unwrap_or_else(WebhookAction::from),
         ASYNC_FAILED => {
             let failed = event.checkout_session().map_err(|e| e.to_string()).and_then(|s| {
                 Ok(WebhookAction::PaymentFailed {
@@ -136,14 +172,14 @@ mod tests {
 
     /// A real-shaped event of `event_type` around the fixture session, changed by `edit`.
     fn event(event_type: &str, edit: impl FnOnce(&mut Value)) -> Value {
-        let mut session: Value = serde_json::from_slice(include_bytes!("../tests/data/checkout_session.json")).unwrap();
+        let mut session: Value = serde_json::from_slice(include_bytes!("../tests/fixtures/checkout_session.json")).unwrap();
         session["id"] = json!("cs_test_levqor_1");
         session["payment_status"] = json!("paid");
         session["status"] = json!("complete");
         session["currency"] = json!("usd");
         session["amount_total"] = json!(900);
         edit(&mut session);
-        let mut event: Value = serde_json::from_slice(include_bytes!("../tests/data/event.json")).unwrap();
+        let mut event: Value = serde_json::from_slice(include_bytes!("../tests/fixtures/event.json")).unwrap();
         event["id"] = json!("evt_levqor_1");
         event["type"] = json!(event_type);
         event["created"] = json!(T);
@@ -165,6 +201,10 @@ mod tests {
 
     fn is_ignore(action: &WebhookAction, containing: &str) -> bool {
         matches!(action, WebhookAction::Ignore { reason } if reason.contains(containing))
+    }
+
+    fn is_mismatch(action: &WebhookAction, containing: &str) -> bool {
+        matches!(action, WebhookAction::Mismatch { reason } if reason.contains(containing))
     }
 
     #[test]
@@ -206,7 +246,30 @@ mod tests {
             with_user(&user)(s);
             s["currency"] = json!("eur");
         }));
-        assert!(is_ignore(&wrong_currency, "eur"));
+        assert!(is_mismatch(&wrong_currency, "eur"));
+    }
+
+    #[test]
+    fn the_paid_amount_must_be_the_packs_price() {
+        let user = UserId::new();
+        for edit in [json!(1), json!(899), json!(901), Value::Null] {
+            let action = decide_json(&event(COMPLETED, |s| {
+                with_user(&user)(s);
+                s["amount_total"] = edit.clone();
+            }));
+            assert!(is_mismatch(&action, "pack `pack_100` costs 900 usd"), "{edit}: {action:?}");
+            assert!(action.once_keys().is_empty());
+        }
+        let no_currency = decide_json(&event(COMPLETED, |s| {
+            with_user(&user)(s);
+            s["currency"] = Value::Null;
+        }));
+        assert!(is_mismatch(&no_currency, "in no currency"), "{no_currency:?}");
+        let upper = decide_json(&event(COMPLETED, |s| {
+            with_user(&user)(s);
+            s["currency"] = json!("USD");
+        }));
+        assert!(matches!(upper, WebhookAction::Grant { .. }), "{upper:?}");
     }
 
     #[test]
@@ -263,7 +326,7 @@ mod tests {
 
     #[test]
     fn other_events_are_ignored() {
-        let fixture: Value = serde_json::from_slice(include_bytes!("../tests/data/event.json")).unwrap();
+        let fixture: Value = serde_json::from_slice(include_bytes!("../tests/fixtures/event.json")).unwrap();
         assert!(is_ignore(&decide_json(&fixture), "plan.created"));
         let expired = decide_json(&event("checkout.session.expired", |_| {}));
         assert!(is_ignore(&expired, "unhandled"));

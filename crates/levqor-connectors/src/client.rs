@@ -201,6 +201,13 @@ pub fn map_error(err: reqwest::Error) -> ConnectorError {
     if err.is_timeout() {
         return ConnectorError::Timeout;
     }
+    if err.is_builder() {
+        // Nothing was sent: a credential or parameter cannot go into a request
+        // (a newline in a token, say). The caller's to fix, not the service's.
+        return ConnectorError::InvalidCredentials {
+            message: "a credential or parameter holds characters an HTTP request cannot carry".into(),
+        };
+    }
     let err = err.without_url();
     ConnectorError::Network(error_chain(&err))
 }

@@ -9,6 +9,7 @@ pub mod credits;
 pub mod email;
 pub mod ids;
 pub mod page;
+pub mod private_fs;
 pub mod problem;
 pub mod storage;
 

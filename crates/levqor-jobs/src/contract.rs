@@ -41,6 +41,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("per_owner_limit", per_owner_limit),
     ("list_filters_and_pages", list_filters_and_pages),
     ("counts_per_state", counts_per_state),
+    ("count_waiting_per_owner", count_waiting_per_owner),
     ("complete_batch", complete_batch),
 ];
 
@@ -55,7 +56,7 @@ macro_rules! queue_contract_tests {
             lease_expiry_and_rescue, stale_finish_refused, success_stores_the_result,
             retry_back_off, dead_after_max_attempts, non_retryable_failure_is_dead, cancel,
             manual_retry, release_returns_the_job, per_owner_limit, list_filters_and_pages,
-            counts_per_state, complete_batch);
+            counts_per_state, count_waiting_per_owner, complete_batch);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
@@ -416,6 +417,27 @@ pub fn counts_per_state(q: &dyn JobQueue) {
     assert_eq!((counts.succeeded, counts.failed, counts.cancelled), (0, 0, 0));
     assert_eq!(counts.oldest_queued_at, Some(at(2)), "the scheduled job is not waiting yet");
     let _ = c;
+}
+
+pub fn count_waiting_per_owner(q: &dyn JobQueue) {
+    let (owner, other) = (UserId::new(), UserId::new());
+    assert_eq!(q.count_waiting(&owner).unwrap(), 0);
+    for i in 0..5 {
+        q.enqueue(&new_job(&owner, i)).unwrap();
+    }
+    q.enqueue(&new_job(&other, 0)).unwrap();
+    assert_eq!(q.count_waiting(&owner).unwrap(), 5);
+    // Claimed (running): no longer waiting; failed with a retry to come: waiting
+    // again; dead, succeeded or cancelled: not waiting.
+    let running = claim_one(q, at(10));
+    assert_eq!(q.count_waiting(&owner).unwrap() + q.count_waiting(&other).unwrap(), 5);
+    fail(q, &running, true, at(11));
+    assert_eq!(q.count_waiting(&owner).unwrap() + q.count_waiting(&other).unwrap(), 6);
+    let c = claim_one(q, at(12));
+    fail(q, &c, false, at(13));
+    let waiting = q.count_waiting(&owner).unwrap() + q.count_waiting(&other).unwrap();
+    assert_eq!(waiting, 5, "a dead job no longer waits");
+    assert_eq!(q.count_waiting(&UserId::new()).unwrap(), 0);
 }
 
 pub fn complete_batch(q: &dyn JobQueue) {

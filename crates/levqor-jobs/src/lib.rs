@@ -56,6 +56,7 @@ pub mod shutdown;
 pub mod ssrf;
 pub mod state;
 pub mod sweeper;
+pub mod waiting_cap;
 pub mod worker;
 pub mod workflow;
 
@@ -76,5 +77,6 @@ pub use shutdown::Shutdown;
 pub use ssrf::{SsrfError, TargetPolicy};
 pub use state::{IllegalTransition, JobEvent, transition};
 pub use sweeper::{Sweeper, SweeperConfig};
+pub use waiting_cap::{CapReached, WaitingCap};
 pub use worker::{FinishedHook, Waker, WorkerConfig, WorkerPool};
 pub use workflow::{Echo, HttpRequest, JobContext, JobError, Workflow, WorkflowRegistry};

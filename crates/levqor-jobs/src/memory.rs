@@ -188,6 +188,15 @@ impl JobQueue for MemoryQueue {
         Ok(Page { items, next_cursor })
     }
 
+    fn count_waiting(&self, owner: &UserId) -> Result<u64, StorageError> {
+        let jobs = self.jobs()?;
+        let waiting = jobs
+            .values()
+            .filter(|j| &j.owner == owner && matches!(j.state, JobState::Queued | JobState::Failed))
+            .count();
+        Ok(u64::try_from(waiting).unwrap_or(u64::MAX))
+    }
+
     fn counts(&self, now: Timestamp) -> Result<QueueCounts, StorageError> {
         let jobs = self.jobs()?;
         let mut counts = QueueCounts::default();

@@ -154,6 +154,10 @@ pub trait JobQueue: Send + Sync {
     ) -> Result<Page<Job>, JobsError>;
 
     fn counts(&self, now: Timestamp) -> Result<QueueCounts, StorageError>;
+
+    /// How many of `owner`'s jobs wait to run (`queued`, or `failed` awaiting a
+    /// retry): what [`crate::waiting_cap::WaitingCap`] holds against its cap.
+    fn count_waiting(&self, owner: &UserId) -> Result<u64, StorageError>;
 }
 
 /// The cursor after `job` in a listing: its id, as ids sort by creation time.

@@ -138,7 +138,14 @@ pub fn find_ssrf_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option
     None
 }
 
-/// Why a request to `ip` is refused, or `None` for a public address.
+/// Why a request to `ip` is refused, or `None` for a globally routable unicast
+/// address. The blocks come from IANA's IPv4 and IPv6 Special-Purpose Address
+/// Registries ([`special_purpose`]): an address is allowed only when no block
+/// holds it or its most specific block is "globally reachable"; and, on IPv6, only
+/// inside global unicast (`2000::/3`). Forms that carry an IPv4 address inside an
+/// IPv6 one are refused whole (the guard cannot know what a translator or relay
+/// reaches), except IPv4-mapped `::ffff:a.b.c.d`, which is the IPv4 address
+/// itself and is judged as such.
 pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => v4_reason(v4),
@@ -147,52 +154,144 @@ pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
 }
 
 fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    let reason = match (a, b, c) {
-        (0, _, _) => "unspecified",
-        (10, _, _) => "private",
-        (100, 64..=127, _) => "shared address space (CGNAT)",
-        (127, _, _) => "loopback",
-        (169, 254, _) => "link-local (cloud metadata)",
-        (172, 16..=31, _) => "private",
-        (192, 0, 0) => "reserved",
-        (192, 168, _) => "private",
-        (198, 18..=19, _) => "reserved (benchmarking)",
-        (224..=239, _, _) => "multicast",
-        _ if ip.is_broadcast() => "broadcast",
-        (240..=255, _, _) => "reserved",
-        _ => return None,
-    };
-    Some(reason)
+    if ip.is_multicast() {
+        return Some("multicast");
+    }
+    special_purpose::v4(ip).filter(|block| !block.global).map(|block| block.name)
 }
 
 fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
-    let seg = ip.segments();
-    if ip.is_unspecified() {
-        return Some("unspecified");
-    }
-    if ip.is_loopback() {
-        return Some("loopback");
-    }
     if let Some(v4) = ip.to_ipv4_mapped() {
         return v4_reason(v4);
     }
-    let embedded_v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
-    // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96) reach IPv4 hosts.
-    if seg[..6] == [0; 6] || seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return v4_reason(embedded_v4(seg[6], seg[7]));
+    if ip.is_multicast() {
+        return Some("multicast");
     }
-    // 6to4 (2002::/16) embeds the IPv4 address in the next 32 bits.
-    if seg[0] == 0x2002 {
-        return v4_reason(embedded_v4(seg[1], seg[2]));
+    match special_purpose::v6(ip) {
+        Some(block) if block.global => None,
+        Some(block) => Some(block.name),
+        // Outside 2000::/3 nothing is global unicast today (`::/8` holds the
+        // deprecated IPv4-compatible form, `fec0::/10` the old site-local one).
+        None if ip.segments()[0] & 0xe000 != 0x2000 => Some("not global unicast"),
+        None => None,
     }
-    match seg[0] {
-        s if s & 0xfe00 == 0xfc00 => Some("private (unique local)"),
-        s if s & 0xffc0 == 0xfe80 => Some("link-local"),
-        s if s & 0xffc0 == 0xfec0 => Some("site-local"),
-        s if s & 0xff00 == 0xff00 => Some("multicast"),
-        _ => None,
+}
+
+/// IANA's special-purpose address registries, as tables (registry snapshot of
+/// 2025; "N/A" entries count as not globally reachable). The most specific block
+/// that holds an address decides.
+pub mod special_purpose {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Block {
+        pub name: &'static str,
+        /// The registry's "Globally Reachable" column.
+        pub global: bool,
     }
+
+    const fn b(name: &'static str, global: bool) -> Block {
+        Block { name, global }
+    }
+
+    /// <https://www.iana.org/assignments/iana-ipv4-special-registry/>
+    const V4: &[(u32, u8, Block)] = &[
+        (0x0000_0000, 8, b("this network", false)),
+        (0x0a00_0000, 8, b("private", false)),
+        (0x6440_0000, 10, b("shared address space (CGNAT)", false)),
+        (0x7f00_0000, 8, b("loopback", false)),
+        (0xa9fe_0000, 16, b("link-local (cloud metadata)", false)),
+        (0xac10_0000, 12, b("private", false)),
+        (0xc000_0000, 24, b("IETF protocol assignments", false)),
+        (0xc000_0000, 29, b("IPv4 service continuity prefix", false)),
+        (0xc000_0008, 32, b("IPv4 dummy address", false)),
+        (0xc000_0009, 32, b("port control protocol anycast", true)),
+        (0xc000_000a, 32, b("TURN anycast", true)),
+        (0xc000_00aa, 32, b("NAT64/DNS64 discovery", false)),
+        (0xc000_00ab, 32, b("NAT64/DNS64 discovery", false)),
+        (0xc000_0200, 24, b("documentation (TEST-NET-1)", false)),
+        (0xc01f_c400, 24, b("AS112-v4", true)),
+        (0xc034_c100, 24, b("AMT", true)),
+        (0xc058_6300, 24, b("deprecated 6to4 relay anycast", false)),
+        (0xc0a8_0000, 16, b("private", false)),
+        (0xc0af_3000, 24, b("direct delegation AS112 service", true)),
+        (0xc612_0000, 15, b("benchmarking", false)),
+        (0xc633_6400, 24, b("documentation (TEST-NET-2)", false)),
+        (0xcb00_7100, 24, b("documentation (TEST-NET-3)", false)),
+        (0xf000_0000, 4, b("reserved", false)),
+        (0xffff_ffff, 32, b("limited broadcast", false)),
+    ];
+
+    /// <https://www.iana.org/assignments/iana-ipv6-special-registry/>
+    const V6: &[(u128, u8, Block)] = &[
+        (0, 128, b("unspecified", false)),
+        (1, 128, b("loopback", false)),
+        (0xffff_0000_0000, 96, b("IPv4-mapped", false)),
+        (0xffff_u128 << 64, 96, b("IPv4-translated", false)),
+        (0x0064_ff9b_u128 << 96, 96, b("NAT64 translation (embeds an IPv4 address)", false)),
+        (0x0064_ff9b_0001_u128 << 80, 48, b("local-use IPv4/IPv6 translation", false)),
+        (0x0100_u128 << 112, 64, b("discard-only", false)),
+        ((0x0100_u128 << 112) | (1 << 64), 64, b("dummy IPv6 prefix", false)),
+        (0x2001_u128 << 112, 23, b("IETF protocol assignments", false)),
+        (0x2001_u128 << 112, 32, b("Teredo (embeds an IPv4 address)", false)),
+        ((0x2001_0001_u128 << 96) | 1, 128, b("port control protocol anycast", true)),
+        ((0x2001_0001_u128 << 96) | 2, 128, b("TURN anycast", true)),
+        ((0x2001_0001_u128 << 96) | 3, 128, b("DNS-SD service registration anycast", true)),
+        (0x2001_0002_u128 << 96, 48, b("benchmarking", false)),
+        (0x2001_0003_u128 << 96, 32, b("AMT", true)),
+        (0x2001_0004_0112_u128 << 80, 48, b("AS112-v6", true)),
+        (0x2001_0010_u128 << 96, 28, b("deprecated ORCHID", false)),
+        (0x2001_0020_u128 << 96, 28, b("ORCHIDv2", true)),
+        (0x2001_0030_u128 << 96, 28, b("drone remote ID", true)),
+        (0x2001_0db8_u128 << 96, 32, b("documentation", false)),
+        (0x2002_u128 << 112, 16, b("6to4 (embeds an IPv4 address)", false)),
+        (0x2620_004f_8000_u128 << 80, 48, b("direct delegation AS112 service", true)),
+        (0x3fff_u128 << 112, 20, b("documentation", false)),
+        (0x5f00_u128 << 112, 16, b("segment routing SIDs", false)),
+        (0xfc00_u128 << 112, 7, b("private (unique local)", false)),
+        (0xfe80_u128 << 112, 10, b("link-local", false)),
+    ];
+
+    /// The most specific block holding `ip`, if any.
+    pub fn v4(ip: Ipv4Addr) -> Option<Block> {
+        let ip = u32::from(ip);
+        most_specific(V4.iter().map(|&(net, len, block)| (u128::from(net) << 96, len, block)), u128::from(ip) << 96)
+    }
+
+    pub fn v6(ip: Ipv6Addr) -> Option<Block> {
+        most_specific(V6.iter().copied(), u128::from(ip))
+    }
+
+    fn most_specific(blocks: impl Iterator<Item = (u128, u8, Block)>, ip: u128) -> Option<Block> {
+        blocks
+            .filter(|&(net, len, _)| {
+                let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+                ip & mask == net & mask
+            })
+            .max_by_key(|&(_, len, _)| len)
+            .map(|(_, _, block)| block)
+    }
+}
+
+/// Request headers a caller may not set on an outbound request: `Host` (it would
+/// send the request to another virtual host than the checked URL names) and the
+/// hop-by-hop and framing fields, which belong to the connection, not the caller.
+pub fn refused_header(name: &str) -> bool {
+    const REFUSED: &[&str] = &[
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "expect",
+    ];
+    REFUSED.iter().any(|refused| name.eq_ignore_ascii_case(refused))
 }
 
 #[cfg(test)]
@@ -236,6 +335,33 @@ mod tests {
             "::127.0.0.1",
             "64:ff9b::a00:1",
             "2002:7f00:1::",
+            // Found by the outside probe: translated, compatible, tunnelled forms.
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:8.8.8.8",
+            "::8.8.8.8",
+            "64:ff9b::808:808",
+            "64:ff9b:1::808:808",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2002:808:808::",
+            "192.88.99.1",
+            "100::1",
+            "100::ffff:ffff:ffff:ffff",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.255",
+            "2001:db8::1",
+            "3fff::1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.8",
+            "2001:2::1",
+            "2001:10::1",
+            "5f00::1",
+            "fec0::1",
+            "4000::1",
+            "ff0e::1",
+            "239.255.255.250",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(forbidden_reason(ip).is_some(), "{ip} should be refused");
@@ -255,10 +381,41 @@ mod tests {
             "192.169.0.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
-            "2002:808:808::",
+            // Globally reachable special-purpose blocks stay allowed.
+            "192.0.0.9",
+            "192.31.196.1",
+            "2001:1::1",
+            "2001:3::1",
+            "2001:20::1",
+            "2620:4f:8000::1",
+            "2a00:1450:4001::1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "192.0.3.1",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(forbidden_reason(ip), None, "{ip} should be allowed");
+        }
+    }
+
+    #[test]
+    fn the_most_specific_block_decides() {
+        let teredo: Ipv6Addr = "2001::1".parse().unwrap();
+        assert_eq!(special_purpose::v6(teredo).map(|b| b.name), Some("Teredo (embeds an IPv4 address)"));
+        let pcp: Ipv4Addr = "192.0.0.9".parse().unwrap();
+        assert_eq!(special_purpose::v4(pcp).map(|b| b.global), Some(true));
+        let continuity: Ipv4Addr = "192.0.0.1".parse().unwrap();
+        assert_eq!(special_purpose::v4(continuity).map(|b| b.name), Some("IPv4 service continuity prefix"));
+        assert_eq!(special_purpose::v4("8.8.8.8".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn callers_may_not_set_host_or_hop_by_hop_headers() {
+        for name in ["Host", "host", "Connection", "Transfer-Encoding", "TE", "Upgrade", "Proxy-Authorization"] {
+            assert!(refused_header(name), "{name}");
+        }
+        for name in ["Authorization", "X-Host", "Content-Type", "Accept"] {
+            assert!(!refused_header(name), "{name}");
         }
     }
 

@@ -41,8 +41,8 @@ pub use document::{ACTION_TYPES, Pipeline, Step, Trigger, pipeline_schema};
 pub use memory::MemoryPipelines;
 pub use planner::{OpenAiConfig, OpenAiPlanner, Plan, PlanError, Planner, PlannerKind, RulePlanner, extract_json};
 pub use ports::{
-    NewRun, PipelineId, PipelineRepo, PipelineStore, PipelinesError, RunRepo, ScheduleClaims, ScheduledPipeline,
-    StoredPipeline, StoredRun, run_workflow,
+    NewRun, PipelineId, PipelineRepo, PipelineStore, PipelinesError, RUN_WORKFLOW_PREFIX, RunRepo, ScheduleClaims,
+    ScheduledPipeline, StoredPipeline, StoredRun, run_workflow, run_workflow_pipeline,
 };
 pub use run::{
     DryRun, DryRunStep, Next, RunOutcome, RunState, RunStatus, StepFailure, StepRecord, StepRunner, StepStatus,

@@ -22,9 +22,18 @@ levqor_core::define_id!(
     PipelineId
 );
 
+/// The prefix of a pipeline run's job workflow: `pipeline:<id>`.
+pub const RUN_WORKFLOW_PREFIX: &str = "pipeline:";
+
 /// The job workflow of a run of `pipeline`: `pipeline:<id>` (a run IS a job).
 pub fn run_workflow(pipeline: &PipelineId) -> String {
-    format!("pipeline:{pipeline}")
+    format!("{RUN_WORKFLOW_PREFIX}{pipeline}")
+}
+
+/// The pipeline a job workflow runs: `None` for a workflow that is no pipeline
+/// run, `Some(None)` for `pipeline:` followed by something that is no id.
+pub fn run_workflow_pipeline(workflow: &str) -> Option<Option<PipelineId>> {
+    workflow.strip_prefix(RUN_WORKFLOW_PREFIX).map(|raw| raw.parse().ok())
 }
 
 /// Errors of the pipeline ports.

@@ -125,6 +125,9 @@ impl Store {
         let (manager_url, backend) = match &target {
             Target::Sqlite(path) => {
                 create_parent_dir(path)?;
+                if path.as_os_str() != ":memory:" {
+                    make_private(path)?;
+                }
                 (path.to_string_lossy().into_owned(), Backend::Sqlite)
             }
             Target::Postgres(url) => (url.clone(), Backend::Postgres),
@@ -265,10 +268,27 @@ where
 
 fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+        Some(dir) if !dir.as_os_str().is_empty() => levqor_core::private_fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source }),
         _ => Ok(()),
     }
+}
+
+/// The database file exists as 0600 before SQLite opens it: SQLite creates the
+/// `-wal` and `-shm` files with the database file's mode, so they follow. Files
+/// left readable by an older release are tightened.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    let tighten = |p: &Path, result: std::io::Result<()>| {
+        result.map_err(|source| StoreError::PrivateFile { path: p.display().to_string(), source })
+    };
+    tighten(path, levqor_core::private_fs::ensure_file(path))?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        tighten(&side, levqor_core::private_fs::restrict(&side))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("cannot create the database directory {path}: {source}")]
     CreateDir { path: String, source: std::io::Error },
+    #[error("cannot make {path} readable by its owner only: {source}")]
+    PrivateFile { path: String, source: std::io::Error },
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("migrations failed: {0}")]

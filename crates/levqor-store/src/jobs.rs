@@ -449,6 +449,20 @@ impl JobQueue for Store {
         Ok(Page { items, next_cursor })
     }
 
+    fn count_waiting(&self, owner: &UserId) -> Result<u64, StorageError> {
+        let owner = owner.to_string();
+        self.read(|conn| {
+            // Reads the partial index `jobs_waiting_owner` (migration 000101).
+            let n: i64 = jobs::table
+                .filter(jobs::owner.eq(&owner))
+                .filter(jobs::state.eq_any(CLAIMABLE))
+                .count()
+                .get_result(conn)
+                .map_err(db_error)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn counts(&self, now: Timestamp) -> Result<QueueCounts, StorageError> {
         self.read(|conn| {
             let per_state: Vec<(String, i64)> = jobs::table

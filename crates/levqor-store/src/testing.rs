@@ -39,6 +39,10 @@ impl TestDb {
     /// was skipped) when `LEVQOR_TEST_DATABASE_URL` is not set.
     pub fn postgres(test: &str) -> Option<TestDb> {
         let Ok(admin_url) = std::env::var(PG_ENV) else {
+            // CI sets this so that a missing database fails instead of skipping.
+            if std::env::var("LEVQOR_REQUIRE_PG").is_ok_and(|v| v == "1") {
+                panic!("{test}: LEVQOR_REQUIRE_PG=1 but {PG_ENV} is not set");
+            }
             // Straight to stderr so the note shows even though the test passes.
             let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {PG_ENV} is not set, PostgreSQL test not run");
             return None;

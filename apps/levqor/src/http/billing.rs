@@ -261,6 +261,11 @@ pub async fn webhook(state: web::Data<AppState>, req: HttpRequest, body: RawJson
             slog::info!(state.log, "stripe event ignored"; "reason" => %reason);
             ack("ignored", None, Some(reason))
         }
+        WebhookOutcome::Mismatch(reason) => {
+            // Acknowledged (Stripe would only resend the same event) but loud.
+            slog::error!(state.log, "paid checkout does not match its pack; no credits granted"; "reason" => %reason);
+            ack("amount_mismatch", None, Some(reason))
+        }
     };
     Ok(HttpResponse::Ok().json(answer))
 }

@@ -174,7 +174,7 @@ impl ApiError {
         }
     }
 
-    fn with_cause(mut self, cause: impl fmt::Display) -> Self {
+    pub(crate) fn with_cause(mut self, cause: impl fmt::Display) -> Self {
         self.0.cause = Some(cause.to_string());
         self
     }
@@ -241,6 +241,7 @@ impl From<AccountsError> for ApiError {
             AccountsError::Invalid(details) => ApiError::invalid(details),
             AccountsError::NotFound => ApiError::not_found("no such user or key"),
             AccountsError::Forbidden(why) => ApiError::forbidden(why),
+            AccountsError::Limit(why) => ApiError::conflict(why),
             AccountsError::Storage(s) => s.into(),
         }
     }
@@ -262,6 +263,40 @@ impl From<levqor_jobs::JobsError> for ApiError {
             levqor_jobs::JobsError::NotFound => ApiError::not_found("no such job"),
             levqor_jobs::JobsError::Illegal(why) => ApiError::conflict(why.to_string()),
             levqor_jobs::JobsError::Storage(s) => s.into(),
+        }
+    }
+}
+
+/// A path segment that does not parse (an id of the wrong shape): 404, as for an
+/// id that does not exist.
+pub fn path_error(e: actix_web::error::PathError) -> ApiError {
+    ApiError::not_found("no such resource").with_cause(e)
+}
+
+/// A query string that does not fit the route's parameters: 400 naming the
+/// parameter, without actix's "Query deserialize error" wording.
+pub fn query_error(e: actix_web::error::QueryPayloadError) -> ApiError {
+    use actix_web::error::QueryPayloadError as Q;
+    let (field, problem) = match &e {
+        Q::Deserialize(inner) => {
+            let message = inner.to_string();
+            let named = message.split('`').nth(1).filter(|_| message.contains(" field `"));
+            (named.map_or_else(|| "query".to_owned(), str::to_owned), message)
+        }
+        _ => ("query".to_owned(), "the query string could not be read".to_owned()),
+    };
+    ApiError::invalid_field(field, problem).with_cause(e)
+}
+
+impl From<crate::services::jobs::IntakeError> for ApiError {
+    fn from(e: crate::services::jobs::IntakeError) -> Self {
+        use crate::services::jobs::IntakeError as I;
+        match e {
+            I::TooLarge(limit) => ApiError::payload_too_large(limit),
+            I::Invalid(problems) => ApiError::invalid(problems),
+            I::CapReached(cap) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", cap.to_string())
+                .with_header(header::RETRY_AFTER, "60"),
+            I::Storage(s) => s.into(),
         }
     }
 }
@@ -336,11 +371,18 @@ impl From<levqor_connectors::ConnectorError> for ApiError {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, code, message).with_header(header::RETRY_AFTER, s.to_string())
             }
             C::Timeout => Self::new(StatusCode::GATEWAY_TIMEOUT, code, message),
-            C::RateLimited { retry_after: None }
-            | C::UpstreamRefused { .. }
-            | C::Network(_)
-            | C::ResponseTooLarge { .. }
-            | C::UnexpectedResponse(_) => Self::new(StatusCode::BAD_GATEWAY, code, message),
+            // Transport and parsing detail (reqwest's and serde's words) stays in
+            // the log; the answer says what failed in plain words.
+            C::Network(detail) => {
+                Self::new(StatusCode::BAD_GATEWAY, code, "the service could not be reached").with_cause(detail)
+            }
+            C::UnexpectedResponse(detail) => {
+                Self::new(StatusCode::BAD_GATEWAY, code, "the service answered in a way Levqor could not read")
+                    .with_cause(detail)
+            }
+            C::RateLimited { retry_after: None } | C::UpstreamRefused { .. } | C::ResponseTooLarge { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, code, message)
+            }
         }
     }
 }
@@ -364,6 +406,10 @@ impl From<levqor_billing::BillingError> for ApiError {
             }
             B::Stripe { status, message } => {
                 ApiError::upstream(format!("Stripe refused to create the checkout session (HTTP {status})"), message)
+            }
+            B::Webhook(levqor_billing::WebhookError::BadPayload(detail)) => {
+                ApiError::bad_request("webhook rejected: the body is not a Stripe event Levqor can read")
+                    .with_cause(detail)
             }
             B::Webhook(w) => ApiError::bad_request(format!("webhook rejected: {w}")),
             B::Unconfigured(setting) => ApiError::unconfigured(setting),

@@ -1,10 +1,10 @@
 //! Jobs: durable intake, status, listing, cancel, retry, and queue health.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::{DateTime, Utc};
 use levqor_core::{Clock, Cursor, Page, SystemClock};
-use levqor_jobs::{IntakeRequest, Job, JobFilter, JobId, JobQueue, JobState, NewJob, Priority};
+use levqor_jobs::{IntakeRequest, Job, JobFilter, JobId, JobQueue, JobState, Priority};
 use levqor_store::Intake;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -14,6 +14,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::idempotency::{self, Start};
 use super::json::JsonBody;
+use crate::services::jobs::Arrival;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
@@ -34,9 +35,8 @@ pub struct IntakeBody {
     /// for the connector); inline `credentials` are refused (400).
     #[schema(example = "echo")]
     pub workflow: String,
-    /// The job's input; at most 200 KiB as JSON.
-    #[serde(default)]
-    pub payload: Option<Value>,
+    /// The job's input, a JSON object; at most 200 KiB as JSON.
+    pub payload: Value,
     /// Gets a signed POST of the job's status document when the job ends.
     pub callback_url: Option<String>,
     pub priority: Option<PriorityDto>,
@@ -52,7 +52,7 @@ impl IntakeBody {
     fn into_request(self) -> IntakeRequest {
         IntakeRequest {
             workflow: self.workflow,
-            payload: self.payload.unwrap_or_else(|| json!({})),
+            payload: self.payload,
             callback_url: self.callback_url,
             priority: self.priority.map(|p| match p {
                 PriorityDto::Low => Priority::Low,
@@ -115,7 +115,9 @@ impl From<Job> for JobStatus {
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first answer for 24 h")),
     responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "the same Idempotency-Key is in flight", body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, description = "the Idempotency-Key was used with another body", body = ErrorBody), (status = 429, body = ErrorBody)),
+        (status = 422, description = "the Idempotency-Key was used with another body", body = ErrorBody),
+        (status = 429, description = "rate limited, or LEVQOR_MAX_QUEUED_PER_USER of the caller's jobs are waiting", body = ErrorBody),
+        (status = 503, description = "the job could not be stored; nothing was queued", body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn intake(
     state: web::Data<AppState>,
@@ -129,50 +131,23 @@ pub async fn intake(
         Start::Run(claimed) => Some(claimed),
         Start::Unkeyed => None,
     };
-    // Job payloads have their own, smaller limit than request bodies. A body within
-    // it holds a payload within it, so only larger bodies pay for measuring.
-    let max = levqor_jobs::new_job::MAX_PAYLOAD_BYTES;
-    let payload_len = match &body.value.payload {
-        Some(_) if body.bytes.len() <= max => 0,
-        Some(p) => serde_json::to_vec(p).map_or(usize::MAX, |v| v.len()),
-        None => 2,
+    let arrival = Arrival { request: body.value.into_request(), body_len: body.bytes.len() };
+    let submitted = match state.jobs.admit(&owner, arrival).await {
+        Ok(new) => {
+            let answer = json!(Accepted { job_id: new.id.to_string(), status: "queued".into() });
+            let recorded = claimed.as_ref().map(|c| c.recorded(StatusCode::ACCEPTED, &answer));
+            state.intake.submit(Intake { job: new, recorded }).await.map(|_| answer).map_err(ApiError::from)
+        }
+        Err(e) => Err(ApiError::from(e)),
     };
-    if payload_len > max {
-        if let Some(c) = claimed {
-            idempotency::finish(&state, c, StatusCode::PAYLOAD_TOO_LARGE, None).await;
-        }
-        return Err(ApiError::payload_too_large(max));
-    }
-    if body.value.workflow == "connector" {
-        let empty = json!({});
-        let payload = body.value.payload.as_ref().unwrap_or(&empty);
-        if let Err(problem) = crate::connectors::check_job_payload(&state.connectors.registry, payload) {
-            if let Some(c) = claimed {
-                idempotency::finish(&state, c, StatusCode::BAD_REQUEST, None).await;
-            }
-            return Err(ApiError::invalid(vec![problem]));
-        }
-    }
-    let registry = state.registry.clone();
-    let new = match NewJob::from_intake(owner, body.value.into_request(), SystemClock.now(), &|w| registry.contains(w))
-    {
-        Ok(new) => new,
+    match submitted {
+        Ok(answer) => Ok(HttpResponse::Accepted().json(answer)),
         Err(e) => {
+            // The one place a claimed key is given up: nothing was stored.
             if let Some(c) = claimed {
-                idempotency::finish(&state, c, StatusCode::BAD_REQUEST, None).await;
+                idempotency::finish(&state, c, e.status_code(), None).await;
             }
-            return Err(ApiError::invalid(e));
-        }
-    };
-    let answer = json!(Accepted { job_id: new.id.to_string(), status: "queued".into() });
-    let recorded = claimed.as_ref().map(|c| c.recorded(StatusCode::ACCEPTED, &answer));
-    match state.intake.submit(Intake { job: new, recorded }).await {
-        Ok(_) => Ok(HttpResponse::Accepted().json(answer)),
-        Err(e) => {
-            if let Some(c) = claimed {
-                idempotency::finish(&state, c, StatusCode::SERVICE_UNAVAILABLE, None).await;
-            }
-            Err(e.into())
+            Err(e)
         }
     }
 }

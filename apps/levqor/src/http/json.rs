@@ -56,7 +56,7 @@ async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<BytesMut,
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the request body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request("the request body could not be read").with_cause(e))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
         }
@@ -72,8 +72,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(value) => Ok(value),
+    match serde_path_to_error::deserialize::<_, T>(&mut *de) {
+        // One JSON value and nothing after it but whitespace.
+        Ok(value) => match de.end() {
+            Ok(()) => Ok(value),
+            Err(e) => Err(ApiError::invalid(vec![FieldProblem::new(
+                "body",
+                format!("unexpected characters after the JSON value at line {} column {}", e.line(), e.column()),
+            )])),
+        },
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();

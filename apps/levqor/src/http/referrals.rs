@@ -19,9 +19,11 @@ pub struct ReferralRequest {
     #[serde(rename = "ref")]
     #[schema(example = "7KQ2MX9P")]
     pub code: String,
-    /// The email the referred user signed up with.
+    /// The referred user's email. With a user's key it may be left out and, when
+    /// given, must be the caller's own: a referral is claimed by the referred
+    /// person. Required with an admin key.
     #[schema(example = "friend@example.com")]
-    pub email: String,
+    pub email: Option<String>,
 }
 
 /// Whether the referrer was rewarded, and why not.
@@ -31,8 +33,9 @@ pub struct ReferralOutcome {
     /// Credits given to the referrer (when rewarded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credits: Option<i64>,
-    /// When not rewarded: `unknown_code`, `unknown_user`, `self_referral`,
-    /// `other_referrer`, `already_rewarded` or `too_old`.
+    /// When not rewarded: `unknown_code`, `unknown_user` (admin keys only),
+    /// `not_your_account`, `self_referral`, `other_referrer`, `already_rewarded`
+    /// or `too_old`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "already_rewarded")]
     pub reason: Option<&'static str>,
@@ -41,20 +44,27 @@ pub struct ReferralOutcome {
     pub message: Option<String>,
 }
 
-/// Reward a referral (user): the code's owner gets `REFERRAL_CREDITS` once per
-/// referred user, only if that user exists, signed up within 24 h, is not the
-/// referrer and was not referred by someone else. Always 200 with the outcome.
+/// Reward a referral: the code's owner gets `REFERRAL_CREDITS` once per referred
+/// user, only if that user signed up within 24 h, is not the referrer and was not
+/// referred by someone else. With a user's key the caller claims for their own
+/// sign-up (another email gets `not_your_account`, whether or not it is
+/// registered); an admin names the sign-up by email. Always 200 with the outcome.
 #[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals", request_body = ReferralRequest,
     responses((status = 200, body = ReferralOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn reward(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Json(body): Json<ReferralRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = Email::parse(&body.email).map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
-    let outcome = web::block(move || state.billing.reward(&body.code, &email)).await??;
+    let email = body
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
+    let outcome = web::block(move || state.billing.reward(&caller.0, &body.code, email.as_ref())).await??;
     Ok(HttpResponse::Ok().json(match outcome {
         Ok(reward) => {
             ReferralOutcome { rewarded: true, credits: Some(reward.credits.get()), reason: None, message: None }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use levqor_accounts::{AccountService, AccountsError, ProfileChanges, User, UserRepo};
+use levqor_accounts::{AccountService, AccountsError, Principal, ProfileChanges, User, UserRepo};
 use levqor_billing::{
     BillingError, CheckoutRequest, CheckoutSession, CreditPack, CreditRules, EntryKind, Grant, GrantOutcome, Ledger,
     LedgerEntry, NotRewarded, Packs, ReferralCode, ReferralRepo, Reward, SignUp, StripeCheckout, StripeConfig,
@@ -33,6 +33,9 @@ pub enum WebhookOutcome {
     AlreadyNotified,
     /// Acknowledged and nothing done, with why.
     Ignored(String),
+    /// Paid, but not the pack's amount or currency: nothing granted, logged as an
+    /// error for an operator.
+    Mismatch(String),
 }
 
 /// What `GET /billing/health` reports.
@@ -185,9 +188,17 @@ impl BillingService {
         };
         let (user, created) = self.accounts.upsert(email, changes)?;
         self.grant_free(&user.id)?;
-        if let Some(referrer) = referrer {
-            // The first attribution wins; a later code changes nothing.
+        if let (Some(referrer), Some(code)) = (referrer, referral_code) {
+            // The first attribution wins; a later code changes nothing. The sign-up
+            // itself is the referred person's word, so a new user's referrer is
+            // rewarded at once (the ledger's once-key keeps it to one reward).
             self.referrals.attribute(&user.id, &referrer, self.now())?;
+            if created {
+                // The code was checked above, so a refusal here can only be
+                // `already_rewarded` (a retried upsert): nothing to report.
+                let sign_up = SignUp { id: user.id.clone(), created_at: user.created_at };
+                let _ = self.reward_sign_up(code.trim(), Some(&sign_up))?;
+            }
         }
         Ok((user, created))
     }
@@ -372,6 +383,7 @@ impl BillingService {
                 })
             }
             WebhookAction::Ignore { reason } => Ok(WebhookOutcome::Ignored(reason)),
+            WebhookAction::Mismatch { reason } => Ok(WebhookOutcome::Mismatch(reason)),
         }
     }
 
@@ -381,15 +393,42 @@ impl BillingService {
         self.referrals.code_for(user, self.now())
     }
 
-    /// Rewards the owner of `code` for the sign-up of `email`, at most once per
-    /// referred user; `Err` says why not.
-    pub fn reward(&self, code: &str, email: &Email) -> Result<Result<Reward, NotRewarded>, ServiceError> {
-        let sign_up = self.users.find_user_by_email(email)?.map(|u| SignUp { id: u.id, created_at: u.created_at });
+    /// Rewards the owner of `code` for a sign-up, at most once per referred user;
+    /// `Err` says why not. A user's key claims only for that user's own account
+    /// (`email`, when given, must be theirs; any other address gets the same
+    /// `not_your_account`, registered or not). An admin names the sign-up by email.
+    pub fn reward(
+        &self,
+        caller: &Principal,
+        code: &str,
+        email: Option<&Email>,
+    ) -> Result<Result<Reward, NotRewarded>, ServiceError> {
+        let sign_up = match caller {
+            Principal::User { user_id, .. } => {
+                let me = self.users.get_user(user_id)?.ok_or(AccountsError::NotFound)?;
+                if email.is_some_and(|e| *e != me.email) {
+                    return Ok(Err(NotRewarded::NotYourAccount));
+                }
+                Some(SignUp { id: me.id, created_at: me.created_at })
+            }
+            Principal::Admin { .. } => {
+                let email = email.ok_or_else(|| BillingError::invalid("email", "is required with an admin key"))?;
+                self.users.find_user_by_email(email)?.map(|u| SignUp { id: u.id, created_at: u.created_at })
+            }
+        };
+        self.reward_sign_up(code, sign_up.as_ref())
+    }
+
+    fn reward_sign_up(
+        &self,
+        code: &str,
+        sign_up: Option<&SignUp>,
+    ) -> Result<Result<Reward, NotRewarded>, ServiceError> {
         Ok(reward_referral(
             self.ledger.as_ref(),
             self.referrals.as_ref(),
             code,
-            sign_up.as_ref(),
+            sign_up,
             self.now(),
             self.rules.referral_credits,
         )?)

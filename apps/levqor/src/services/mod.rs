@@ -2,6 +2,8 @@
 //! HTTP handlers stay thin and business rules stay out of them.
 
 pub mod billing;
+pub mod blocking;
+pub mod jobs;
 pub mod outbox;
 pub mod pipelines;
 

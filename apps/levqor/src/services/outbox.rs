@@ -60,9 +60,9 @@ impl Outbox {
             .header(ContentType::TEXT_PLAIN)
             .body(email.body.clone())
             .map_err(|e| OutboxError::Build(e.to_string()))?;
-        std::fs::create_dir_all(&self.dir)?;
+        levqor_core::private_fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(format!("{}.eml", file_stem(id)));
-        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        let mut file = match levqor_core::private_fs::create_new(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Written::AlreadyThere),
             Err(e) => return Err(e.into()),

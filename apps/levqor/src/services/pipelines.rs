@@ -116,12 +116,11 @@ pub struct PipelineService {
     clock: Arc<dyn Clock>,
 }
 
+/// [`crate::services::blocking::blocking`] with this module's error type.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PipelineError> + Send + 'static,
 ) -> Result<T, PipelineError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| PipelineError::Storage(StorageError::Unavailable(format!("blocking task failed: {e}"))))?
+    crate::services::blocking::blocking(f).await
 }
 
 impl PipelineService {
@@ -449,7 +448,9 @@ pub fn release_ended_run(
     now: levqor_core::Timestamp,
 ) -> Result<bool, PipelineError> {
     use levqor_jobs::JobState;
-    if !job.workflow.starts_with("pipeline:") || !matches!(job.state, JobState::Dead | JobState::Cancelled) {
+    if !job.workflow.starts_with(levqor_pipelines::RUN_WORKFLOW_PREFIX)
+        || !matches!(job.state, JobState::Dead | JobState::Cancelled)
+    {
         return Ok(false);
     }
     let Some(run) = store.get_run(&job.id)? else { return Ok(false) };
@@ -473,7 +474,8 @@ pub fn release_hook(
     log: slog::Logger,
 ) -> levqor_jobs::FinishedHook {
     Arc::new(move |job: &levqor_jobs::Job| {
-        if !job.workflow.starts_with("pipeline:") || job.state != levqor_jobs::JobState::Dead {
+        if !job.workflow.starts_with(levqor_pipelines::RUN_WORKFLOW_PREFIX) || job.state != levqor_jobs::JobState::Dead
+        {
             return;
         }
         let (store, ledger, job, now, log) = (store.clone(), ledger.clone(), job.clone(), clock.now(), log.clone());
@@ -594,7 +596,7 @@ fn storage(e: impl std::fmt::Display) -> JobError {
 
 impl Workflow for PipelineJob {
     fn name(&self) -> &str {
-        "pipeline:"
+        levqor_pipelines::RUN_WORKFLOW_PREFIX
     }
 
     fn run(&self, ctx: JobContext) -> WorkflowFuture {

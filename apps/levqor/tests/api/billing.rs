@@ -297,6 +297,28 @@ async fn webhook_grants_once_per_event_and_session(b: Backend) {
     assert_eq!(balance(&app, &key).await, 150);
 }
 
+async fn webhook_grants_nothing_when_the_amount_is_not_the_packs(b: Backend) {
+    let fake = FakeStripe::start().await;
+    let Some(app) = stripe_app(b, &fake, None).await else {
+        return;
+    };
+    let (uid, key) = app.new_user("cheap@example.com").await;
+    for (n, (amount, currency)) in
+        [(json!(1), json!("usd")), (json!(900), json!("jpy")), (Value::Null, json!("usd"))].into_iter().enumerate()
+    {
+        let mut cheap =
+            event(&format!("evt_cheap_{n}"), "checkout.session.completed", &format!("cs_cheap_{n}"), &uid, true);
+        cheap["data"]["object"]["amount_total"] = amount;
+        cheap["data"]["object"]["currency"] = currency;
+        let r = deliver(&app, &cheap).await;
+        assert_eq!((r.status, r.body["outcome"].as_str()), (200, Some("amount_mismatch")), "{:?}", r.body);
+    }
+    assert_eq!(balance(&app, &key).await, 50, "only the free credits");
+    let paid = event("evt_full", "checkout.session.completed", "cs_full", &uid, true);
+    assert_eq!(deliver(&app, &paid).await.body["outcome"], "granted");
+    assert_eq!(balance(&app, &key).await, 150);
+}
+
 async fn webhook_events_out_of_order(b: Backend) {
     let fake = FakeStripe::start().await;
     let Some(app) = stripe_app(b, &fake, None).await else {
@@ -465,6 +487,7 @@ crate::on_both_backends!(
     stripe_failures_are_502,
     unconfigured_payments_are_503,
     webhook_grants_once_per_event_and_session,
+    webhook_grants_nothing_when_the_amount_is_not_the_packs,
     webhook_events_out_of_order,
     webhook_refuses_bad_deliveries,
     failed_async_payment_emails_the_buyer,

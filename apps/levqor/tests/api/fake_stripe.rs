@@ -1,6 +1,6 @@
 //! A fake Stripe on loopback: a minimal HTTP/1.1 server that records every request
 //! and answers `POST /v1/checkout/sessions` with a real-shaped `checkout.session`
-//! (Stripe's own fixture, `tests/data/stripe_checkout_session.json`).
+//! (Stripe's own fixture, `tests/fixtures/stripe_checkout_session.json`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-pub const SESSION_FIXTURE: &str = include_str!("../data/stripe_checkout_session.json");
-pub const EVENT_FIXTURE: &str = include_str!("../data/stripe_event.json");
+pub const SESSION_FIXTURE: &str = include_str!("../fixtures/stripe_checkout_session.json");
+pub const EVENT_FIXTURE: &str = include_str!("../fixtures/stripe_event.json");
 
 #[derive(Debug, Clone)]
 pub struct Recorded {

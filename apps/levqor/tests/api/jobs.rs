@@ -33,22 +33,22 @@ async fn echo_job_runs(b: Backend) {
 async fn intake_rejects_what_it_cannot_run(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
     let (_, key) = app.new_user("bad@example.com").await;
-    let r = intake(&app, &key, json!({"workflow": "no.such.workflow"})).await;
+    let r = intake(&app, &key, json!({"workflow": "no.such.workflow", "payload": {}})).await;
     r.assert_error(400, "invalid_request");
     assert_eq!(r.problem_field(), "workflow");
-    let r = intake(&app, &key, json!({"workflow": "echo", "max_attempts": 0, "timeout_s": 99999})).await;
+    let r = intake(&app, &key, json!({"workflow": "echo", "payload": {}, "max_attempts": 0, "timeout_s": 99999})).await;
     r.assert_error(400, "invalid_request");
-    let r = intake(&app, &key, json!({"workflow": "echo", "priority": "urgent"})).await;
+    let r = intake(&app, &key, json!({"workflow": "echo", "payload": {}, "priority": "urgent"})).await;
     assert_eq!(r.problem_field(), "priority");
-    let r = intake(&app, &key, json!({"workflow": "echo", "callback_url": "ftp://example.com/x"})).await;
+    let r = intake(&app, &key, json!({"workflow": "echo", "payload": {}, "callback_url": "ftp://example.com/x"})).await;
     assert_eq!(r.problem_field(), "callback_url");
     let big = "x".repeat(210 * 1024);
     intake(&app, &key, json!({"workflow": "echo", "payload": {"blob": big}}))
         .await
         .assert_error(413, "payload_too_large");
     // Admin keys belong to no user, so they cannot own jobs.
-    intake(&app, ADMIN_KEY, json!({"workflow": "echo"})).await.assert_error(403, "forbidden");
-    intake(&app, "", json!({"workflow": "echo"})).await.assert_error(401, "unauthorized");
+    intake(&app, ADMIN_KEY, json!({"workflow": "echo", "payload": {}})).await.assert_error(403, "forbidden");
+    intake(&app, "", json!({"workflow": "echo", "payload": {}})).await.assert_error(401, "unauthorized");
 }
 
 async fn idempotency_key_replays_and_refuses_other_bodies(b: Backend) {
@@ -86,9 +86,9 @@ async fn idempotency_key_replays_and_refuses_other_bodies(b: Backend) {
         .await;
     assert_eq!(theirs.status, 202);
     // A rejected request is not stored: fixing the body with the same key works.
-    let bad = send(json!({"workflow": "nope"}), "order-3").await;
+    let bad = send(json!({"workflow": "nope", "payload": {}}), "order-3").await;
     assert_eq!(bad.status, 400);
-    let fixed = send(json!({"workflow": "echo"}), "order-3").await;
+    let fixed = send(json!({"workflow": "echo", "payload": {}}), "order-3").await;
     assert_eq!(fixed.status, 202, "{:?}", fixed.body);
     let listed = app.get("/api/v1/jobs", Some(&key)).await;
     assert_eq!(listed.body["jobs"].as_array().unwrap().len(), 3, "{:?}", listed.body);
@@ -98,7 +98,8 @@ async fn other_users_jobs_are_not_found(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
     let (_, a) = app.new_user("a@example.com").await;
     let (_, bk) = app.new_user("b@example.com").await;
-    let id = intake(&app, &a, json!({"workflow": "echo"})).await.body["job_id"].as_str().unwrap().to_owned();
+    let id =
+        intake(&app, &a, json!({"workflow": "echo", "payload": {}})).await.body["job_id"].as_str().unwrap().to_owned();
     app.get(&format!("/api/v1/status/{id}"), Some(&bk)).await.assert_error(404, "not_found");
     app.post(&format!("/api/v1/jobs/{id}/cancel"), Some(&bk), &json!({})).await.assert_error(404, "not_found");
     app.post(&format!("/api/v1/jobs/{id}/retry"), Some(&bk), &json!({})).await.assert_error(404, "not_found");
@@ -143,7 +144,7 @@ async fn cancel_and_retry(b: Backend) {
     let Some(app) = TestApp::spawn(b, |_| {}).await else { return };
     let (_, key) = app.new_user("cancel@example.com").await;
     let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let id = intake(&app, &key, json!({"workflow": "echo", "run_at": later})).await.body["job_id"]
+    let id = intake(&app, &key, json!({"workflow": "echo", "payload": {}, "run_at": later})).await.body["job_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -199,7 +200,8 @@ async fn ssrf_targets_are_refused(b: Backend) {
         );
     }
     // A callback to a private address is refused at intake unless allowed.
-    let r = intake(&app, &key, json!({"workflow": "echo", "callback_url": "http://127.0.0.1:9/hook"})).await;
+    let r =
+        intake(&app, &key, json!({"workflow": "echo", "payload": {}, "callback_url": "http://127.0.0.1:9/hook"})).await;
     if r.status == 202 {
         let done = app.wait_done(&key, r.body["job_id"].as_str().unwrap()).await;
         assert_eq!(done.body["status"], "succeeded", "a refused callback does not fail the job");

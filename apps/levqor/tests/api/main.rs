@@ -15,5 +15,6 @@ mod keys;
 mod pipelines;
 mod rate_limit;
 mod referrals;
+mod security;
 mod service;
 mod users;

@@ -54,21 +54,69 @@ async fn a_referred_sign_up_is_rewarded_once(b: Backend) {
         .unwrap()
         .to_owned();
     assert_eq!(balance(&app, &friend).await, 50, "the referred user gets the free credits as usual");
-
-    let r = app.post("/api/v1/referrals", Some(&friend), &json!({"ref": code, "email": "friend@example.com"})).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!(r.body["rewarded"], true);
-    assert_eq!(r.body["credits"], 20);
-    assert_eq!(balance(&app, &referrer).await, 70);
-
-    let r = app.post("/api/v1/referrals", Some(&referrer), &json!({"ref": code, "email": "friend@example.com"})).await;
-    assert_eq!(r.body["rewarded"], false, "{:?}", r.body);
-    assert_eq!(r.body["reason"], "already_rewarded");
-    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert_eq!(balance(&app, &referrer).await, 70);
+    assert_eq!(balance(&app, &referrer).await, 70, "the sign-up with a code rewards its referrer at once");
     let entries = app.get("/api/v1/credits", Some(&referrer)).await.body["entries"].clone();
     assert_eq!(entries[0]["kind"], "referral_reward");
     assert_eq!(entries[0]["reference"], friend_id.as_str());
+
+    // The referred user's own claim, and a retried upsert, pay nothing more.
+    let r = app.post("/api/v1/referrals", Some(&friend), &json!({"ref": code, "email": "friend@example.com"})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["rewarded"], false, "{:?}", r.body);
+    assert_eq!(r.body["reason"], "already_rewarded");
+    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    let r = app
+        .post("/api/v1/users/upsert", Some(ADMIN_KEY), &json!({"email": "friend@example.com", "referral_code": code}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(balance(&app, &referrer).await, 70);
+}
+
+async fn the_referred_user_claims_for_their_own_account(b: Backend) {
+    let Some(app) = TestApp::spawn(b, |_| {}).await else {
+        return;
+    };
+    let (_, referrer) = app.new_user("referrer@example.com").await;
+    let code = code_of(&app, &referrer).await;
+    let (friend_id, friend) = app.new_user("friend@example.com").await;
+    // Without an email the caller's own account is meant.
+    let r = app.post("/api/v1/referrals", Some(&friend), &json!({"ref": code})).await;
+    assert_eq!((r.status, r.body["rewarded"].as_bool()), (200, Some(true)), "{:?}", r.body);
+    assert_eq!(r.body["credits"], 20);
+    assert_eq!(balance(&app, &referrer).await, 70);
+    let r = app.post("/api/v1/referrals", Some(&friend), &json!({"ref": code, "email": "Friend@Example.com"})).await;
+    assert_eq!(r.body["reason"], "already_rewarded", "{:?}", r.body);
+    assert_eq!(balance(&app, &referrer).await, 70);
+    let entries = app.get("/api/v1/credits", Some(&referrer)).await.body["entries"].clone();
+    assert_eq!(entries[0]["reference"], friend_id.as_str());
+}
+
+async fn a_third_party_cannot_collect_for_someone_elses_sign_up(b: Backend) {
+    let Some(app) = TestApp::spawn(b, |_| {}).await else {
+        return;
+    };
+    let (_, mallory) = app.new_user("mallory@example.com").await;
+    let code = code_of(&app, &mallory).await;
+    let (_, victim_key) = app.new_user("victim1@example.com").await;
+    for victim in ["victim2@example.com", "victim3@example.com"] {
+        app.new_user(victim).await;
+    }
+    let mut answers = Vec::new();
+    for email in ["victim1@example.com", "victim2@example.com", "victim3@example.com", "nobody@example.com"] {
+        let r = app.post("/api/v1/referrals", Some(&mallory), &json!({"ref": code, "email": email})).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["rewarded"], false, "{:?}", r.body);
+        answers.push(r.body.clone());
+    }
+    assert_eq!(balance(&app, &mallory).await, 50, "no reward for sign-ups mallory never referred");
+    // A registered and an unregistered address get the same answer.
+    assert_eq!(answers[0], answers[3]);
+    assert_eq!(answers[0]["reason"], "not_your_account");
+    // The victims can still be referred by whoever really referred them.
+    let (_, real) = app.new_user("real@example.com").await;
+    let real_code = code_of(&app, &real).await;
+    let r = app.post("/api/v1/referrals", Some(&victim_key), &json!({"ref": real_code})).await;
+    assert_eq!(r.body["rewarded"], true, "{:?}", r.body);
 }
 
 async fn refusals_say_why(b: Backend) {
@@ -93,10 +141,23 @@ async fn refusals_say_why(b: Backend) {
             );
         }
     };
-    refused(alice_code.clone(), "alice@example.com", "self_referral").await;
+    let admin_refused = |code: String, email: &'static str, why: &'static str| {
+        let app = &app;
+        async move {
+            let r = app.post("/api/v1/referrals", Some(ADMIN_KEY), &json!({"ref": code, "email": email})).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert_eq!(r.body["reason"].as_str(), Some(why), "{:?}", r.body);
+        }
+    };
+    refused(bob_code.clone(), "bob@example.com", "self_referral").await;
     refused("ZZZZZZZZ".into(), "bob@example.com", "unknown_code").await;
     refused("bob".into(), "bob@example.com", "unknown_code").await;
-    refused(alice_code.clone(), "nobody@example.com", "unknown_user").await;
+    refused(alice_code.clone(), "alice@example.com", "not_your_account").await;
+    refused(alice_code.clone(), "nobody@example.com", "not_your_account").await;
+    admin_refused(alice_code.clone(), "alice@example.com", "self_referral").await;
+    admin_refused(alice_code.clone(), "nobody@example.com", "unknown_user").await;
+    let r = app.post("/api/v1/referrals", Some(ADMIN_KEY), &json!({"ref": alice_code})).await;
+    assert_eq!(r.problem_field(), "email", "{:?}", r.body);
 
     // Carol signed up through Bob: Alice cannot collect for her.
     let r = app
@@ -107,7 +168,8 @@ async fn refusals_say_why(b: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
-    refused(alice_code.clone(), "carol@example.com", "other_referrer").await;
+    admin_refused(alice_code.clone(), "carol@example.com", "other_referrer").await;
+    assert_eq!(balance(&app, &bob).await, 70, "Bob was rewarded for Carol at her sign-up");
 
     // Dave signed up two days ago.
     let store = Store::open(&app.db_url(), &StoreOptions::default()).unwrap();
@@ -118,10 +180,9 @@ async fn refusals_say_why(b: Backend) {
             ProfileChanges::default().create(email.clone(), old).map_err(AccountsError::Invalid)
         })
         .unwrap();
-    refused(alice_code.clone(), "dave@example.com", "too_old").await;
+    admin_refused(alice_code.clone(), "dave@example.com", "too_old").await;
 
     assert_eq!(balance(&app, &alice).await, 50);
-    assert_eq!(balance(&app, &bob).await, 50);
     let r = app.post("/api/v1/referrals", Some(&bob), &json!({"ref": alice_code, "email": "not-an-email"})).await;
     assert_eq!(r.problem_field(), "email", "{:?}", r.body);
     app.post("/api/v1/referrals", None, &json!({"ref": alice_code, "email": "bob@example.com"}))
@@ -182,6 +243,8 @@ async fn tracking_is_public(b: Backend) {
 crate::on_both_backends!(
     each_user_has_a_short_code,
     a_referred_sign_up_is_rewarded_once,
+    the_referred_user_claims_for_their_own_account,
+    a_third_party_cannot_collect_for_someone_elses_sign_up,
     refusals_say_why,
     unknown_codes_refuse_the_sign_up,
     tracking_is_public,

@@ -105,7 +105,7 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Recorded> {
 /// The fixture `checkout.session` with `id` and `url` set as Stripe would.
 pub fn session_json(id: &str) -> String {
     let mut session: serde_json::Value =
-        serde_json::from_slice(include_bytes!("../data/checkout_session.json")).unwrap();
+        serde_json::from_slice(include_bytes!("../fixtures/checkout_session.json")).unwrap();
     session["id"] = serde_json::json!(id);
     session["url"] = serde_json::json!(format!("https://checkout.stripe.com/c/pay/{id}"));
     session.to_string()

@@ -102,6 +102,9 @@ impl Http {
         let mut headers = HeaderMap::new();
         for (name, value) in &p.headers {
             let field = format!("headers.{name}");
+            if levqor_jobs::ssrf::refused_header(name) {
+                return Err(ConnectorError::invalid_params(&field, "is set by Levqor, not by the request"));
+            }
             let header = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| ConnectorError::invalid_params(&field, "is not a header name"))?;
             let value = HeaderValue::from_str(value)

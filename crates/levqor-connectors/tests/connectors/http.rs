@@ -86,3 +86,24 @@ async fn size_and_time_limits_apply() {
             .unwrap_err();
     assert_eq!(err, ConnectorError::Timeout);
 }
+
+#[tokio::test]
+async fn host_and_hop_by_hop_headers_cannot_be_set() {
+    let server = FakeServer::always(Reply::text(200, "ok")).await;
+    for name in ["Host", "host", "Transfer-Encoding", "Connection", "Proxy-Authorization"] {
+        let err = run(
+            &server,
+            "http",
+            "request",
+            json!({"method": "GET", "url": server.base(), "headers": {name: "169.254.169.254"}}),
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConnectorError::InvalidParams { field, .. } if *field == format!("headers.{name}")),
+            "{name}: {err:?}"
+        );
+    }
+    assert_eq!(server.count(), 0, "nothing was sent");
+}

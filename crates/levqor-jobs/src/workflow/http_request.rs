@@ -76,6 +76,11 @@ fn build(client: &reqwest::Client, policy: TargetPolicy, payload: Value) -> Resu
 
     let mut headers = HeaderMap::new();
     for (name, value) in &p.headers {
+        if crate::ssrf::refused_header(name) {
+            return Err(JobError::permanent(format!(
+                "invalid payload: header `{name}` is set by Levqor, not by the request"
+            )));
+        }
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| JobError::permanent(format!("invalid payload: bad header name `{name}`")))?;
         let value = HeaderValue::from_str(value)
@@ -215,6 +220,16 @@ mod tests {
         ] {
             let err = open().run(ctx(payload.clone())).await.unwrap_err();
             assert!(!err.retryable, "{payload}");
+        }
+    }
+
+    #[tokio::test]
+    async fn host_and_hop_by_hop_headers_are_refused() {
+        for (name, value) in [("Host", "169.254.169.254"), ("transfer-encoding", "chunked"), ("Connection", "close")] {
+            let payload = json!({"method": "GET", "url": "http://127.0.0.1:9/", "headers": {name: value}});
+            let err = open().run(ctx(payload)).await.unwrap_err();
+            assert!(!err.retryable, "{name}");
+            assert!(err.message.contains("is set by Levqor"), "{name}: {err}");
         }
     }
 }
