@@ -172,7 +172,8 @@ mod tests {
 
     /// A real-shaped event of `event_type` around the fixture session, changed by `edit`.
     fn event(event_type: &str, edit: impl FnOnce(&mut Value)) -> Value {
-        let mut session: Value = serde_json::from_slice(include_bytes!("../tests/fixtures/checkout_session.json")).unwrap();
+        let mut session: Value =
+            serde_json::from_slice(include_bytes!("../tests/fixtures/checkout_session.json")).unwrap();
         session["id"] = json!("cs_test_levqor_1");
         session["payment_status"] = json!("paid");
         session["status"] = json!("complete");

@@ -22,5 +22,6 @@ levqor_store::store_cases_on_both_backends!(
     per_owner_limit,
     list_filters_and_pages,
     counts_per_state,
+    count_waiting_per_owner,
     complete_batch,
 );
