@@ -48,9 +48,10 @@ impl Application {
     ) -> Result<Self, StartError> {
         let addr = settings.addr;
         let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-        let port = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?.port();
+        let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
         let (state, jobs) = crate::wiring::app_state(settings, log).map_err(StartError::Setup)?;
-        let server = serve(listener, web::Data::new(state), extra)?;
+        let server = serve(listener, bound, web::Data::new(state), extra)?;
+        let port = bound.port();
         Ok(Self { port, server, jobs })
     }
 
@@ -75,6 +76,7 @@ impl Application {
 
 fn serve(
     listener: TcpListener,
+    addr: std::net::SocketAddr,
     state: web::Data<AppState>,
     extra: fn(&mut web::ServiceConfig),
 ) -> Result<Server, StartError> {
@@ -111,7 +113,7 @@ fn serve(
             .wrap(from_fn(middleware::request_context))
     })
     .listen(listener)
-    .map_err(|source| StartError::Bind { addr: ([0, 0, 0, 0], 0).into(), source })?
+    .map_err(|source| StartError::Bind { addr, source })?
     .shutdown_timeout(10)
     .run();
     Ok(server)

@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+mod process;
+
 fn levqor(args: &[&str], db: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_levqor"))
         .args(args)
@@ -15,11 +17,7 @@ fn levqor(args: &[&str], db: &str) -> std::process::Output {
 
 /// A `levqor worker` process on `db` (its log discarded).
 fn spawn_worker(db: &str, data: &std::path::Path, workers: u32) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_levqor"))
-        .arg("worker")
-        .env_clear()
-        .env("DATABASE_URL", db)
-        .env("LEVQOR_DATA_DIR", data)
+    process::levqor("worker", db, data)
         .env("LEVQOR_WORKERS", workers.to_string())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -28,8 +26,7 @@ fn spawn_worker(db: &str, data: &std::path::Path, workers: u32) -> std::process:
 
 /// SIGTERM, then the process must exit successfully.
 fn stop_with_sigterm(mut child: std::process::Child) {
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
+    process::signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
 }
 

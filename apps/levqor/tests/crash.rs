@@ -5,12 +5,14 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use levqor_store::testing::TestDb;
 use serde_json::{Value, json};
+
+mod process;
 
 const ADMIN: &str = "lq_crash_admin_key_0123456789abcdef";
 
@@ -20,11 +22,7 @@ struct Server {
 }
 
 fn start(db_url: &str, data: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_levqor"))
-        .arg("serve")
-        .env_clear()
-        .env("DATABASE_URL", db_url)
-        .env("LEVQOR_DATA_DIR", data)
+    let mut child = process::levqor("serve", db_url, data)
         .env("LEVQOR_ADDR", "127.0.0.1:0")
         .env("API_KEYS", ADMIN)
         .env("RATE_BURST", "1000000")
@@ -53,8 +51,7 @@ impl Drop for Server {
 }
 
 fn kill9(server: &mut Server) {
-    let status = Command::new("kill").args(["-KILL", &server.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    process::signal(&server.child, "KILL");
     let _ = server.child.wait();
 }
 

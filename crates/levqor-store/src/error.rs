@@ -37,3 +37,18 @@ pub(crate) fn db_error(e: DieselError) -> StorageError {
 pub(crate) fn pool_error(e: diesel::r2d2::PoolError) -> StorageError {
     StorageError::Unavailable(e.to_string())
 }
+
+/// A value read back that Levqor cannot have written (a bad state name, JSON that
+/// does not parse): the database holds something it should not.
+pub(crate) fn failure(what: impl std::fmt::Display) -> StorageError {
+    StorageError::Failure(what.to_string())
+}
+
+/// Counts are stored as `INTEGER` (i32); they never come near the limits.
+pub(crate) fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+pub(crate) fn to_u32(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}

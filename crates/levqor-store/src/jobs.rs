@@ -12,7 +12,7 @@ use levqor_jobs::{
 };
 
 use crate::connection::{DbConnection, Store};
-use crate::error::db_error;
+use crate::error::{db_error, failure, to_i32, to_u32};
 use crate::schema::jobs;
 use crate::time::{from_db, to_db};
 
@@ -38,18 +38,6 @@ struct JobRow {
     started_at: Option<i64>,
     finished_at: Option<i64>,
     updated_at: i64,
-}
-
-fn failure(what: impl std::fmt::Display) -> StorageError {
-    StorageError::Failure(what.to_string())
-}
-
-fn to_i32(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-fn to_u32(n: i32) -> u32 {
-    u32::try_from(n).unwrap_or(0)
 }
 
 impl JobRow {

@@ -20,7 +20,7 @@ use levqor_pipelines::{
 };
 
 use crate::connection::{DbConnection, IsConflict, Store};
-use crate::error::db_error;
+use crate::error::{db_error, failure, to_u32};
 use crate::schema::{pipeline_runs, pipeline_versions, pipelines, schedule_ticks};
 use crate::time::{from_db, to_db};
 
@@ -66,14 +66,6 @@ struct TickRow {
     pipeline_id: String,
     tick: i64,
     claimed_at: i64,
-}
-
-fn failure(what: impl std::fmt::Display) -> StorageError {
-    StorageError::Failure(what.to_string())
-}
-
-fn to_u32(n: i32) -> u32 {
-    u32::try_from(n).unwrap_or(0)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StorageError> {

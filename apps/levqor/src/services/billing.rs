@@ -368,7 +368,7 @@ impl BillingService {
                 let Some(to) = account.map(|u| u.email.to_string()).or(email) else {
                     return Ok(WebhookOutcome::Ignored(format!("session {session_id}: nobody to notify")));
                 };
-                let notice = outbox::Email {
+                let notice = outbox::OutboxMail {
                     to,
                     subject: "Your Levqor credit purchase did not go through".into(),
                     body: format!(

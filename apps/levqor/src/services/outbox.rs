@@ -20,7 +20,7 @@ pub enum OutboxError {
 
 /// One plain-text email.
 #[derive(Debug, Clone)]
-pub struct Email {
+pub struct OutboxMail {
     pub to: String,
     pub subject: String,
     pub body: String,
@@ -50,7 +50,7 @@ impl Outbox {
 
     /// Writes `email` as `<id>.eml`. `id` makes the write idempotent: a second
     /// message with the same id (a redelivered event) is not written again.
-    pub fn write(&self, id: &str, email: &Email) -> Result<Written, OutboxError> {
+    pub fn write(&self, id: &str, email: &OutboxMail) -> Result<Written, OutboxError> {
         let from: Mailbox = self.from.parse().map_err(|_| OutboxError::Address(self.from.clone()))?;
         let to: Mailbox = email.to.parse().map_err(|_| OutboxError::Address(email.to.clone()))?;
         let message = Message::builder()
@@ -89,7 +89,7 @@ mod tests {
     fn writes_one_eml_per_id() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::new(dir.path(), "Levqor <billing@example.com>");
-        let email = Email { to: "ada@example.com".into(), subject: "Hello".into(), body: "Hi Ada".into() };
+        let email = OutboxMail { to: "ada@example.com".into(), subject: "Hello".into(), body: "Hi Ada".into() };
         assert_eq!(outbox.write("evt_1/../x", &email).unwrap(), Written::New);
         assert_eq!(outbox.write("evt_1/../x", &email).unwrap(), Written::AlreadyThere);
         let files: Vec<_> = std::fs::read_dir(outbox.dir()).unwrap().collect();
@@ -98,6 +98,6 @@ mod tests {
         assert!(text.contains("To: ada@example.com"), "{text}");
         assert!(text.contains("Subject: Hello"), "{text}");
         assert!(text.contains("Message-ID:") || text.contains("Date:"), "{text}");
-        assert!(outbox.write("e", &Email { to: "not an address".into(), ..email }).is_err());
+        assert!(outbox.write("e", &OutboxMail { to: "not an address".into(), ..email }).is_err());
     }
 }

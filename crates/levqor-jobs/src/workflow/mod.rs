@@ -12,7 +12,7 @@ use crate::id::JobId;
 
 pub use echo::Echo;
 pub use http_request::{HttpRequest, HttpRequestPayload, MAX_RESPONSE_BYTES};
-pub use registry::{RegistryError, WorkflowRegistry};
+pub use registry::{WorkflowRegistry, WorkflowRegistryError};
 
 /// What a workflow gets to work with.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use super::Workflow;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryError {
+pub enum WorkflowRegistryError {
     #[error("a workflow named `{0}` is already registered")]
     Duplicate(String),
 }
@@ -22,10 +22,10 @@ impl WorkflowRegistry {
         Self::default()
     }
 
-    pub fn register(&mut self, workflow: Arc<dyn Workflow>) -> Result<(), RegistryError> {
+    pub fn register(&mut self, workflow: Arc<dyn Workflow>) -> Result<(), WorkflowRegistryError> {
         let name = workflow.name().to_owned();
         if self.exact.contains_key(&name) {
-            return Err(RegistryError::Duplicate(name));
+            return Err(WorkflowRegistryError::Duplicate(name));
         }
         self.exact.insert(name, workflow);
         Ok(())
@@ -33,9 +33,9 @@ impl WorkflowRegistry {
 
     /// Serves every name starting with `prefix` (e.g. `pipeline:`) with `workflow`;
     /// the workflow sees the full name in [`super::JobContext::workflow`].
-    pub fn register_prefix(&mut self, prefix: &str, workflow: Arc<dyn Workflow>) -> Result<(), RegistryError> {
+    pub fn register_prefix(&mut self, prefix: &str, workflow: Arc<dyn Workflow>) -> Result<(), WorkflowRegistryError> {
         if self.prefixes.contains_key(prefix) {
-            return Err(RegistryError::Duplicate(prefix.to_owned()));
+            return Err(WorkflowRegistryError::Duplicate(prefix.to_owned()));
         }
         self.prefixes.insert(prefix.to_owned(), workflow);
         Ok(())
@@ -92,7 +92,7 @@ mod tests {
     fn register_get_and_list() {
         let mut registry = WorkflowRegistry::new();
         registry.register(Arc::new(Echo)).unwrap();
-        assert_eq!(registry.register(Arc::new(Echo)), Err(RegistryError::Duplicate("echo".into())));
+        assert_eq!(registry.register(Arc::new(Echo)), Err(WorkflowRegistryError::Duplicate("echo".into())));
         registry.register_prefix("pipeline:", Arc::new(Named("pipeline:"))).unwrap();
         registry.register_prefix("pipeline:v2:", Arc::new(Named("pipeline:v2:"))).unwrap();
 
