@@ -138,6 +138,8 @@ pub struct JobsRuntime {
     pub intake: IntakeWriter,
     shutdown: Shutdown,
     pool: Option<WorkerPool>,
+    /// PostgreSQL: other processes' intakes wake this process's idle workers.
+    listener: Option<levqor_store::JobListener>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -171,8 +173,12 @@ impl JobsRuntime {
         // Jobs end in a worker or, when their last lease expires, in the sweeper:
         // both report them the same way.
         let on_finished = both(callbacks.hook(), release);
+        // One id per process start: its lease tokens carry it, and its sweeper
+        // heartbeats it, so other processes rescue its jobs soon after a crash.
+        let worker_id = format!("worker-{}", uuid::Uuid::now_v7().simple());
         let pool = (settings.workers > 0).then(|| {
             let config = WorkerConfig {
+                worker_id: worker_id.clone(),
                 concurrency: settings.workers,
                 claim_batch: u32::try_from(settings.workers.min(256)).unwrap_or(256),
                 per_owner_limit: Some(settings.owner_limit()),
@@ -185,8 +191,9 @@ impl JobsRuntime {
         });
         let waker = pool.as_ref().map(WorkerPool::waker);
         let sweeper = SweeperConfig {
-            every: Duration::from_secs(settings.lease_s.div_ceil(4).max(1)),
+            every: Duration::from_secs(settings.lease_s.div_ceil(4).clamp(1, 2)),
             on_finished: Some(on_finished),
+            worker: pool.is_some().then_some(worker_id),
             ..SweeperConfig::default()
         };
         let mut maintenance = AsyncScheduler::with_tz(chrono::Utc);
@@ -197,7 +204,8 @@ impl JobsRuntime {
             run_periodic(maintenance, shutdown.clone()),
         ];
         let intake = IntakeWriter::start(store.clone(), clock, waker.clone())?;
-        Ok(Self { registry, connectors, waker, intake, shutdown, pool, background })
+        let listener = waker.clone().and_then(|waker| store.listen_for_jobs(move || waker.wake()));
+        Ok(Self { registry, connectors, waker, intake, shutdown, pool, listener, background })
     }
 
     /// Fires `schedule` pipelines on their cron from this process (when it runs
@@ -225,6 +233,7 @@ impl JobsRuntime {
     /// Stop claiming, let running jobs finish (or release them), stop the rest.
     pub async fn stop(self) {
         self.shutdown.trigger();
+        drop(self.listener);
         if let Some(pool) = self.pool {
             pool.join().await;
         }

@@ -21,7 +21,7 @@ struct Server {
     base: String,
 }
 
-fn start(db_url: &str, data: &std::path::Path) -> Server {
+fn start(db_url: &str, data: &std::path::Path, lease_s: u64) -> Server {
     let mut child = process::levqor("serve", db_url, data)
         .env("LEVQOR_ADDR", "127.0.0.1:0")
         .env("API_KEYS", ADMIN)
@@ -29,7 +29,7 @@ fn start(db_url: &str, data: &std::path::Path) -> Server {
         .env("RATE_GLOBAL", "1000000")
         .env("RATE_READ", "1000000")
         .env("LEVQOR_WORKERS", "4")
-        .env("LEVQOR_LEASE_S", "2")
+        .env("LEVQOR_LEASE_S", lease_s.to_string())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -80,10 +80,12 @@ async fn user_key(client: &reqwest::Client, base: &str) -> String {
     k["key"].as_str().unwrap().to_owned()
 }
 
-async fn crash_mid_intake(db_url: &str) {
+/// `lease_s`: how long a job's lease lasts; `finish_within`: how long the jobs get
+/// to finish after the restart.
+async fn crash_mid_intake(db_url: &str, lease_s: u64, finish_within: Duration) {
     let data = tempfile::tempdir().unwrap();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let mut server = start(db_url, data.path());
+    let mut server = start(db_url, data.path(), lease_s);
     let key = user_key(&client, &server.base).await;
 
     let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -120,8 +122,8 @@ async fn crash_mid_intake(db_url: &str) {
     assert!(acknowledged.len() >= 300, "only {} intakes before the kill", acknowledged.len());
     assert_eq!(acknowledged.iter().collect::<HashSet<_>>().len(), acknowledged.len(), "duplicate job ids");
 
-    let server = start(db_url, data.path());
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let server = start(db_url, data.path(), lease_s);
+    let deadline = Instant::now() + finish_within;
     let mut pending: Vec<String> = acknowledged.clone();
     while !pending.is_empty() {
         if Instant::now() >= deadline {
@@ -164,12 +166,27 @@ async fn crash_mid_intake(db_url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_sigkill_loses_no_acknowledged_job() {
     let db = TestDb::sqlite();
-    crash_mid_intake(db.url()).await;
+    crash_mid_intake(db.url(), 2, Duration::from_secs(90)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_sigkill_loses_no_acknowledged_job() {
     if let Some(db) = TestDb::postgres("crash::postgres_sigkill_loses_no_acknowledged_job") {
-        crash_mid_intake(db.url()).await;
+        crash_mid_intake(db.url(), 2, Duration::from_secs(90)).await;
     }
+}
+
+/// With leases far longer than the wait, only the worker heartbeat can free the
+/// killed process's running jobs (and its owner's concurrency slot) in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_killed_process_jobs_run_again_long_before_their_lease_ends() {
+    if let Some(db) = TestDb::postgres("crash::postgres_a_killed_process_jobs_run_again_long_before_their_lease_ends") {
+        crash_mid_intake(db.url(), 600, Duration::from_secs(60)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_killed_process_jobs_run_again_long_before_their_lease_ends() {
+    let db = TestDb::sqlite();
+    crash_mid_intake(db.url(), 600, Duration::from_secs(60)).await;
 }

@@ -42,6 +42,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("list_filters_and_pages", list_filters_and_pages),
     ("counts_per_state", counts_per_state),
     ("count_waiting_per_owner", count_waiting_per_owner),
+    ("lapsed_workers_lose_their_leases", lapsed_workers_lose_their_leases),
     ("complete_batch", complete_batch),
 ];
 
@@ -56,7 +57,7 @@ macro_rules! queue_contract_tests {
             lease_expiry_and_rescue, stale_finish_refused, success_stores_the_result,
             retry_back_off, dead_after_max_attempts, non_retryable_failure_is_dead, cancel,
             manual_retry, release_returns_the_job, per_owner_limit, list_filters_and_pages,
-            counts_per_state, count_waiting_per_owner, complete_batch);
+            counts_per_state, count_waiting_per_owner, lapsed_workers_lose_their_leases, complete_batch);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
@@ -438,6 +439,43 @@ pub fn count_waiting_per_owner(q: &dyn JobQueue) {
     let waiting = q.count_waiting(&owner).unwrap() + q.count_waiting(&other).unwrap();
     assert_eq!(waiting, 5, "a dead job no longer waits");
     assert_eq!(q.count_waiting(&UserId::new()).unwrap(), 0);
+}
+
+pub fn lapsed_workers_lose_their_leases(q: &dyn JobQueue) {
+    let owner = UserId::new();
+    for i in 0..4 {
+        q.enqueue(&new_job(&owner, i)).unwrap();
+    }
+    let claim_as = |worker: &str, now: Timestamp| {
+        q.claim(&ClaimRequest {
+            worker: worker.into(),
+            limit: 2,
+            lease: TimeDelta::seconds(60),
+            per_owner_limit: None,
+            now,
+        })
+        .unwrap()
+    };
+    let lapse = TimeDelta::seconds(10);
+    // Both processes are alive and hold two jobs each, leased for a minute.
+    assert_eq!(q.expire_lapsed_workers("worker-a", at(10), lapse).unwrap(), 0);
+    assert_eq!(q.expire_lapsed_workers("worker-b", at(10), lapse).unwrap(), 0);
+    let a = claim_as("worker-a", at(10));
+    let b = claim_as("worker-b", at(10));
+    assert_eq!((a.len(), b.len()), (2, 2));
+    assert!(a[0].lease_token.as_str().starts_with("worker-a."));
+    // worker-b goes on heartbeating; worker-a falls silent (killed).
+    assert_eq!(q.expire_lapsed_workers("worker-b", at(15), lapse).unwrap(), 0, "5 s of silence is no lapse");
+    assert_eq!(q.expire_lapsed_workers("worker-b", at(21), lapse).unwrap(), 2, "worker-a's two leases expire");
+    let rescued = q.rescue_expired(&exact_policy(), at(21), 10).unwrap();
+    let mut ids: Vec<_> = rescued.iter().map(|j| j.id.clone()).collect();
+    ids.sort();
+    let mut expected: Vec<_> = a.iter().map(|c| c.job.id.clone()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "only the silent worker's jobs are rescued, long before their leases end");
+    assert!(b.iter().all(|c| get(q, &c.job.id).state == JobState::Running));
+    // worker-a was forgotten: heard from again later, it is a new process.
+    assert_eq!(q.expire_lapsed_workers("worker-b", at(40), lapse).unwrap(), 0);
 }
 
 pub fn complete_batch(q: &dyn JobQueue) {

@@ -26,6 +26,19 @@ impl LeaseToken {
         Self(hex::encode(bytes))
     }
 
+    /// A token for a claim by `worker`: `<worker>.<128 random bits>`, so the jobs
+    /// a crashed process held can be found by its worker id
+    /// ([`crate::JobQueue::expire_lapsed_workers`]).
+    pub fn generate_for(worker: &str) -> Self {
+        let random = Self::generate();
+        Self(format!("{worker}.{}", random.0))
+    }
+
+    /// The prefix [`Self::generate_for`] gives `worker`'s tokens.
+    pub fn prefix_of(worker: &str) -> String {
+        format!("{worker}.")
+    }
+
     /// Wraps a token read back from storage.
     pub fn from_stored(token: impl Into<String>) -> Self {
         Self(token.into())

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use chrono::TimeDelta;
 use levqor_core::{Cursor, Page, StorageError, Timestamp, UserId};
 
 use crate::error::JobsError;
@@ -19,6 +20,8 @@ use crate::rules;
 #[derive(Default)]
 pub struct MemoryQueue {
     jobs: Mutex<HashMap<JobId, Job>>,
+    /// Worker processes and when each was last heard from.
+    workers: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl MemoryQueue {
@@ -84,7 +87,7 @@ impl JobQueue for MemoryQueue {
             let Some(job) = jobs.get_mut(&id) else {
                 continue;
             };
-            let token = LeaseToken::generate();
+            let token = LeaseToken::generate_for(&request.worker);
             *job = rules::claim(job, token.clone(), request.lease, request.now)?;
             claimed.push(ClaimedJob { job: job.clone(), lease_token: token });
         }
@@ -186,6 +189,28 @@ impl JobQueue for MemoryQueue {
         let next_cursor = (mine.len() > limit).then(|| job_cursor(&mine[limit - 1].id));
         let items = mine.into_iter().take(limit).cloned().collect();
         Ok(Page { items, next_cursor })
+    }
+
+    fn expire_lapsed_workers(&self, worker: &str, now: Timestamp, lapse: TimeDelta) -> Result<u64, StorageError> {
+        let mut workers = self.workers.lock().map_err(|_| StorageError::Failure("in-memory queue poisoned".into()))?;
+        workers.insert(worker.to_owned(), now);
+        let lapsed: Vec<String> =
+            workers.iter().filter(|(_, seen)| **seen < now - lapse).map(|(w, _)| w.clone()).collect();
+        let mut expired = 0;
+        let mut jobs = self.jobs()?;
+        for gone in &lapsed {
+            workers.remove(gone);
+            let prefix = LeaseToken::prefix_of(gone);
+            for job in jobs.values_mut() {
+                if job.state == JobState::Running
+                    && job.lease_token.as_ref().is_some_and(|t| t.as_str().starts_with(&prefix))
+                {
+                    job.lease_expires_at = Some(now);
+                    expired += 1;
+                }
+            }
+        }
+        Ok(expired)
     }
 
     fn count_waiting(&self, owner: &UserId) -> Result<u64, StorageError> {

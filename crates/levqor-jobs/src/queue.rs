@@ -155,6 +155,13 @@ pub trait JobQueue: Send + Sync {
 
     fn counts(&self, now: Timestamp) -> Result<QueueCounts, StorageError>;
 
+    /// Records that worker process `worker` is alive at `now`, and expires at
+    /// `now` the leases of every running job held by a worker not heard from
+    /// since `now - lapse` (its process crashed or was killed), forgetting those
+    /// workers; [`Self::rescue_expired`] then rescues the jobs. Returns how many
+    /// leases were expired. Tokens name their worker ([`LeaseToken::generate_for`]).
+    fn expire_lapsed_workers(&self, worker: &str, now: Timestamp, lapse: TimeDelta) -> Result<u64, StorageError>;
+
     /// How many of `owner`'s jobs wait to run (`queued`, or `failed` awaiting a
     /// retry): what [`crate::waiting_cap::WaitingCap`] holds against its cap.
     fn count_waiting(&self, owner: &UserId) -> Result<u64, StorageError>;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::TimeDelta;
 use levqor_core::Clock;
 use tokio::task::JoinHandle;
 
@@ -22,11 +23,27 @@ pub struct SweeperConfig {
     /// expired), like [`crate::worker::WorkerConfig::on_finished`] for jobs a
     /// worker finished.
     pub on_finished: Option<FinishedHook>,
+    /// This process's worker id (its pool's): heartbeated on every sweep, so the
+    /// other processes know it is alive.
+    pub worker: Option<String>,
+    /// A worker not heard from for this long is gone: its jobs' leases are
+    /// expired at once and rescued, instead of waiting out whole leases.
+    pub worker_lapse: Duration,
 }
+
+/// How long a silent worker process is given before its jobs are rescued.
+pub const DEFAULT_WORKER_LAPSE: Duration = Duration::from_secs(10);
 
 impl Default for SweeperConfig {
     fn default() -> Self {
-        Self { every: Duration::from_secs(5), batch: 500, retry_policy: RetryPolicy::default(), on_finished: None }
+        Self {
+            every: Duration::from_secs(2),
+            batch: 500,
+            retry_policy: RetryPolicy::default(),
+            on_finished: None,
+            worker: None,
+            worker_lapse: DEFAULT_WORKER_LAPSE,
+        }
     }
 }
 
@@ -37,6 +54,8 @@ impl std::fmt::Debug for SweeperConfig {
             .field("batch", &self.batch)
             .field("retry_policy", &self.retry_policy)
             .field("on_finished", &self.on_finished.is_some())
+            .field("worker", &self.worker)
+            .field("worker_lapse", &self.worker_lapse)
             .finish()
     }
 }
@@ -70,6 +89,12 @@ impl Sweeper {
 
 /// One sweep: rescues every expired lease (in batches); returns how many.
 pub async fn sweep_once(queue: &Arc<dyn JobQueue>, config: &SweeperConfig, clock: &dyn Clock) -> u64 {
+    if let Some(worker) = config.worker.clone() {
+        let (q, now) = (queue.clone(), clock.now());
+        let lapse = TimeDelta::from_std(config.worker_lapse).unwrap_or(TimeDelta::seconds(10));
+        // Storage trouble: the next sweep heartbeats again.
+        let _ = tokio::task::spawn_blocking(move || q.expire_lapsed_workers(&worker, now, lapse)).await;
+    }
     let mut total = 0;
     loop {
         let (q, policy, now, batch) = (queue.clone(), config.retry_policy.clone(), clock.now(), config.batch.max(1));
@@ -92,7 +117,6 @@ pub async fn sweep_once(queue: &Arc<dyn JobQueue>, config: &SweeperConfig, clock
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeDelta;
     use levqor_core::{ManualClock, UserId};
 
     use crate::contract::{new_job, t0};

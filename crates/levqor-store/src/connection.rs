@@ -64,6 +64,8 @@ pub struct Store {
     /// page cache stays valid because no other connection of this process writes.
     writer: Option<DbPool>,
     backend: Backend,
+    /// PostgreSQL only: where the job listener opens its own connection.
+    pg_url: Option<String>,
 }
 
 /// Where a `DATABASE_URL` points.
@@ -151,6 +153,7 @@ impl Store {
         let pool = builder
             .build(ConnectionManager::new(manager_url.clone()))
             .map_err(|e| StoreError::Connect(e.to_string()))?;
+        let pg_url = matches!(backend, Backend::Postgres).then(|| manager_url.clone());
         let writer = match backend {
             Backend::Sqlite => Some(
                 Pool::builder()
@@ -167,11 +170,15 @@ impl Store {
             ),
             Backend::Postgres => None,
         };
-        Ok(Self { pool, writer, backend })
+        Ok(Self { pool, writer, backend, pg_url })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(crate) fn pg_url(&self) -> Option<&str> {
+        self.pg_url.as_deref()
     }
 
     pub(crate) fn conn(&self) -> Result<PooledDb, StorageError> {

@@ -2,6 +2,7 @@
 //! a failed job runs again) come from `levqor_jobs::rules`; this module only reads
 //! rows, applies a rule, and writes the row back conditionally.
 
+use chrono::TimeDelta;
 use diesel::prelude::*;
 use levqor_core::{Cursor, Page, StorageError, Timestamp, UserId};
 use levqor_jobs::queue::{job_cursor, parse_job_cursor};
@@ -13,6 +14,7 @@ use levqor_jobs::{
 
 use crate::connection::{DbConnection, Store};
 use crate::error::{db_error, failure, to_i32, to_u32};
+use crate::job_notify::notify_jobs;
 use crate::schema::jobs;
 use crate::time::{from_db, to_db};
 
@@ -227,6 +229,23 @@ fn expired_leases(conn: &mut DbConnection, now: Timestamp, limit: i64) -> Result
     rows.into_iter().map(JobRow::into_job).collect()
 }
 
+/// On PostgreSQL, claims in other processes run at the same time: each would
+/// count an owner's running jobs before the others commit and together they
+/// would pass the per-owner limit. A transaction-scoped advisory lock per owner
+/// (taken in sorted order, so two claims cannot deadlock) makes the count and the
+/// claim one step across processes. SQLite's single writer already serialises
+/// claims.
+fn lock_owners(conn: &mut DbConnection, owners: &[String]) -> Result<(), StorageError> {
+    let DbConnection::Pg(pg) = conn else { return Ok(()) };
+    for owner in owners {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7405))")
+            .bind::<diesel::sql_types::Text, _>(owner)
+            .execute(pg)
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
 fn running_per_owner(conn: &mut DbConnection, owners: &[String]) -> Result<Vec<(String, i64)>, StorageError> {
     jobs::table
         .filter(jobs::state.eq("running"))
@@ -254,6 +273,7 @@ pub(crate) fn insert_jobs(conn: &mut DbConnection, new: &[NewJob]) -> Result<Vec
         }
         .map_err(db_error)?;
     }
+    notify_jobs(conn)?;
     Ok(stored)
 }
 
@@ -280,6 +300,7 @@ impl JobQueue for Store {
                 let mut owners: Vec<String> = due.iter().map(|(_, owner)| owner.clone()).collect();
                 owners.sort();
                 owners.dedup();
+                lock_owners(conn, &owners)?;
                 running.extend(running_per_owner(conn, &owners)?);
             }
             let mut chosen = Vec::new();
@@ -300,7 +321,7 @@ impl JobQueue for Store {
             // SQLite caps bound parameters per statement.
             for ids in chosen.chunks(500) {
                 for job in load_in_order(conn, ids)? {
-                    let token = LeaseToken::generate();
+                    let token = LeaseToken::generate_for(&request.worker);
                     let next = rules::claim(&job, token.clone(), request.lease, request.now)?;
                     if write_if_unchanged(conn, &job, &next)? {
                         claimed.push(ClaimedJob { job: next, lease_token: token });
@@ -355,7 +376,12 @@ impl JobQueue for Store {
                 return Ok(false);
             }
             let next = rules::release(&job, now)?;
-            Ok(write_if_unchanged(conn, &job, &next)?)
+            let released = write_if_unchanged(conn, &job, &next)?;
+            if released {
+                // A job given back at shutdown can run in another process now.
+                notify_jobs(conn)?;
+            }
+            Ok(released)
         })
     }
 
@@ -376,6 +402,7 @@ impl JobQueue for Store {
             let job = load_owned(conn, owner, id)?;
             let next = rules::retry(&job, now)?;
             if write_if_unchanged(conn, &job, &next)? {
+                notify_jobs(conn)?;
                 Ok(next)
             } else {
                 Err(StorageError::Conflict("the job changed while it was being retried".into()).into())
@@ -435,6 +462,45 @@ impl JobQueue for Store {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    fn expire_lapsed_workers(&self, worker: &str, now: Timestamp, lapse: TimeDelta) -> Result<u64, StorageError> {
+        use crate::schema::worker_processes as wp;
+        self.write(|conn| {
+            let seen = to_db(now);
+            match conn {
+                DbConnection::Pg(pg) => diesel::insert_into(wp::table)
+                    .values((wp::id.eq(worker), wp::seen_at.eq(seen)))
+                    .on_conflict(wp::id)
+                    .do_update()
+                    .set(wp::seen_at.eq(seen))
+                    .execute(pg),
+                DbConnection::Sqlite(lite) => diesel::insert_into(wp::table)
+                    .values((wp::id.eq(worker), wp::seen_at.eq(seen)))
+                    .on_conflict(wp::id)
+                    .do_update()
+                    .set(wp::seen_at.eq(seen))
+                    .execute(lite),
+            }
+            .map_err(db_error)?;
+            let lapsed: Vec<String> =
+                wp::table.filter(wp::seen_at.lt(to_db(now - lapse))).select(wp::id).load(conn).map_err(db_error)?;
+            let mut expired = 0;
+            for gone in &lapsed {
+                // `_` and `%` cannot occur in worker ids, so the prefix is literal.
+                let n = diesel::update(
+                    jobs::table
+                        .filter(jobs::state.eq("running"))
+                        .filter(jobs::lease_token.like(format!("{}%", LeaseToken::prefix_of(gone)))),
+                )
+                .set(jobs::lease_expires_at.eq(Some(seen)))
+                .execute(conn)
+                .map_err(db_error)?;
+                expired += n as u64;
+                diesel::delete(wp::table.filter(wp::id.eq(gone))).execute(conn).map_err(db_error)?;
+            }
+            Ok(expired)
+        })
     }
 
     fn count_waiting(&self, owner: &UserId) -> Result<u64, StorageError> {

@@ -198,3 +198,10 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(pipelines, pipeline_versions);
+
+diesel::table! {
+    worker_processes (id) {
+        id -> Text,
+        seen_at -> BigInt,
+    }
+}

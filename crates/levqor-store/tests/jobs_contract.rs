@@ -23,5 +23,6 @@ levqor_store::store_cases_on_both_backends!(
     list_filters_and_pages,
     counts_per_state,
     count_waiting_per_owner,
+    lapsed_workers_lose_their_leases,
     complete_batch,
 );
