@@ -15,7 +15,7 @@ pub struct AppState {
     pub store: Store,
     pub accounts: AccountService,
     pub billing: std::sync::Arc<crate::services::billing::BillingService>,
-    pub jobs: std::sync::Arc<crate::services::jobs::IntakeService>,
+    pub jobs: std::sync::Arc<crate::services::jobs::JobsService>,
     pub registry: std::sync::Arc<levqor_jobs::WorkflowRegistry>,
     pub connectors: crate::connectors::Connectors,
     pub pipelines: std::sync::Arc<crate::services::pipelines::PipelineService>,

@@ -11,7 +11,7 @@ use crate::config::{ServeSettings, StoreSettings};
 use crate::connectors::Connectors;
 use crate::jobs_runtime::JobsRuntime;
 use crate::services::billing::{BillingService, Ports};
-use crate::services::jobs::IntakeService;
+use crate::services::jobs::{JobsPorts, JobsService};
 use crate::services::pipelines::PipelineService;
 use crate::state::AppState;
 use levqor_pipelines::{Catalogue, CostRules, Limits, OpenAiConfig, OpenAiPlanner, Planner, RulePlanner};
@@ -50,13 +50,19 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     let mut jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
     let pipelines = Arc::new(pipelines(&store, &jobs.connectors, &settings)?);
     jobs.start_scheduler(pipelines.clone(), log.clone());
-    let jobs_service = Arc::new(IntakeService::new(
-        jobs.registry.clone(),
-        jobs.connectors.registry.clone(),
-        Arc::new(store.clone()),
-        Arc::new(store.clone()),
+    let ended_pipelines = pipelines.clone();
+    let jobs_service = Arc::new(JobsService::new(
+        JobsPorts {
+            workflows: jobs.registry.clone(),
+            connectors: jobs.connectors.registry.clone(),
+            pipelines: Arc::new(store.clone()),
+            queue: Arc::new(store.clone()),
+            waker: jobs.waker.clone(),
+            ended: Arc::new(move |job| ended_pipelines.job_ended(job).map(|_| ()).map_err(|e| e.to_string())),
+        },
         settings.max_queued_per_user,
         Arc::new(SystemClock),
+        log.clone(),
     ));
     let state = AppState {
         jobs: jobs_service,

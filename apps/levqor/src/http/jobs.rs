@@ -3,8 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::{DateTime, Utc};
-use levqor_core::{Clock, Cursor, Page, SystemClock};
-use levqor_jobs::{IntakeRequest, Job, JobFilter, JobId, JobQueue, JobState, Priority};
+use levqor_core::{Cursor, Page};
+use levqor_jobs::{IntakeRequest, Job, JobFilter, JobId, JobState, Priority};
 use levqor_store::Intake;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -156,17 +156,6 @@ fn job_id(raw: &str) -> Result<JobId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("no such job"))
 }
 
-/// The job if the caller may see it: its owner, or an admin.
-async fn visible_job(state: &web::Data<AppState>, caller: &Caller, id: JobId) -> Result<Job, ApiError> {
-    let st = state.clone();
-    let job = web::block(move || st.store.get(&id)).await??.ok_or_else(|| ApiError::not_found("no such job"))?;
-    match &caller.0 {
-        levqor_accounts::Principal::Admin { .. } => Ok(job),
-        levqor_accounts::Principal::User { user_id, .. } if *user_id == job.owner => Ok(job),
-        _ => Err(ApiError::not_found("no such job")),
-    }
-}
-
 /// A job's status (owner or admin).
 #[utoipa::path(get, path = "/api/v1/status/{job_id}", tag = "jobs", params(("job_id" = String, Path, description = "job id")),
     responses((status = 200, body = JobStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -176,7 +165,7 @@ pub async fn status(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = visible_job(&state, &caller, job_id(&id)?).await?;
+    let job = state.jobs.status(&caller.0, job_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(JobStatus::from(job)))
 }
 
@@ -218,7 +207,7 @@ pub async fn list(
     let filter = JobFilter { state: state_filter, workflow: q.workflow };
     let cursor = q.cursor.map(Cursor);
     let limit = Page::<Job>::clamp_limit(q.limit);
-    let page = web::block(move || state.store.list(&owner, &filter, cursor.as_ref(), limit)).await??;
+    let page = state.jobs.list(owner, filter, cursor, limit).await?;
     Ok(HttpResponse::Ok().json(JobList {
         jobs: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor.map(|c| c.0),
@@ -235,15 +224,7 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
-    let id = job_id(&id)?;
-    let st = state.clone();
-    let job = web::block(move || st.store.cancel(&owner, &id, SystemClock.now())).await??;
-    // A cancelled pipeline run gives its reserved credits back now; if that
-    // fails, the cancel still stands and the reservation sweeper returns them.
-    let (svc, ended) = (state.pipelines.clone(), job.clone());
-    if let Ok(Err(e)) = web::block(move || svc.job_ended(&ended)).await {
-        slog::warn!(state.log, "could not release the credits of a cancelled run"; "job_id" => %job.id, "error" => %e);
-    }
+    let job = state.jobs.cancel(owner, job_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(JobStatus::from(job)))
 }
 
@@ -257,12 +238,7 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
-    let id = job_id(&id)?;
-    let st = state.clone();
-    let job = web::block(move || st.store.retry(&owner, &id, SystemClock.now())).await??;
-    if let Some(waker) = &state.waker {
-        waker.wake();
-    }
+    let job = state.jobs.retry(owner, job_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(JobStatus::from(job)))
 }
 
@@ -284,9 +260,7 @@ pub struct QueueHealth {
 /// Jobs per state and the age of the oldest waiting job.
 #[utoipa::path(get, path = "/ops/queue_health", tag = "service", responses((status = 200, body = QueueHealth), (status = 503, body = ErrorBody)))]
 pub async fn queue_health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let now = SystemClock.now();
-    let st = state.clone();
-    let c = web::block(move || st.store.counts(now)).await??;
+    let (c, now) = state.jobs.counts().await?;
     let age = c.oldest_queued_at.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
     Ok(HttpResponse::Ok().json(QueueHealth {
         queued: c.queued,

@@ -1,13 +1,19 @@
-//! Job intake as a use case: the payload's size and shape, a `connector` job's
+//! Jobs as use cases. Intake: the payload's size and shape, a `connector` job's
 //! payload, a `pipeline:` workflow that must name one of the caller's pipelines,
-//! the per-user cap on waiting jobs, and building the job. The handler records
-//! the Idempotency-Key answer and hands the job to the intake writer.
+//! the per-user cap on waiting jobs, and building the job (the handler records
+//! the Idempotency-Key answer and hands the job to the intake writer). Then
+//! status with the visibility rule, listing, cancel (a cancelled run's credits
+//! come back), retry, and queue counts.
 
 use std::sync::Arc;
 
+use levqor_accounts::Principal;
 use levqor_connectors::ConnectorRegistry;
-use levqor_core::{Clock, FieldProblem, StorageError, UserId};
-use levqor_jobs::{CapReached, IntakeRequest, JobQueue, NewJob, WaitingCap, WorkflowRegistry};
+use levqor_core::{Clock, Cursor, FieldProblem, Page, StorageError, UserId};
+use levqor_jobs::{
+    CapReached, IntakeRequest, Job, JobFilter, JobId, JobQueue, JobsError, NewJob, QueueCounts, WaitingCap, Waker,
+    WorkflowRegistry,
+};
 use levqor_pipelines::{PipelineRepo, PipelinesError, run_workflow_pipeline};
 use serde_json::Value;
 
@@ -40,25 +46,98 @@ pub struct Arrival {
     pub body_len: usize,
 }
 
-pub struct IntakeService {
+/// What happens when a job ends outside a worker (a cancel): a pipeline run
+/// gives its reserved credits back. `Err` is logged; the cancel stands.
+pub type EndedHook = Arc<dyn Fn(&Job) -> Result<(), String> + Send + Sync>;
+
+pub struct JobsService {
     workflows: Arc<WorkflowRegistry>,
     connectors: Arc<ConnectorRegistry>,
     pipelines: Arc<dyn PipelineRepo>,
     queue: Arc<dyn JobQueue>,
     waiting: WaitingCap,
     clock: Arc<dyn Clock>,
+    /// This process's workers, woken by a retry (`None`: API only).
+    waker: Option<Waker>,
+    ended: EndedHook,
+    log: slog::Logger,
 }
 
-impl IntakeService {
-    pub fn new(
-        workflows: Arc<WorkflowRegistry>,
-        connectors: Arc<ConnectorRegistry>,
-        pipelines: Arc<dyn PipelineRepo>,
-        queue: Arc<dyn JobQueue>,
-        max_waiting: u64,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self { workflows, connectors, pipelines, queue, waiting: WaitingCap::new(max_waiting), clock }
+/// What [`JobsService`] is built from.
+pub struct JobsPorts {
+    pub workflows: Arc<WorkflowRegistry>,
+    pub connectors: Arc<ConnectorRegistry>,
+    pub pipelines: Arc<dyn PipelineRepo>,
+    pub queue: Arc<dyn JobQueue>,
+    pub waker: Option<Waker>,
+    pub ended: EndedHook,
+}
+
+impl JobsService {
+    pub fn new(ports: JobsPorts, max_waiting: u64, clock: Arc<dyn Clock>, log: slog::Logger) -> Self {
+        Self {
+            workflows: ports.workflows,
+            connectors: ports.connectors,
+            pipelines: ports.pipelines,
+            queue: ports.queue,
+            waiting: WaitingCap::new(max_waiting),
+            clock,
+            waker: ports.waker,
+            ended: ports.ended,
+            log,
+        }
+    }
+
+    /// The job if `caller` may see it (its owner, or an admin); anyone else's
+    /// reads as missing.
+    pub async fn status(&self, caller: &Principal, id: JobId) -> Result<Job, JobsError> {
+        let queue = self.queue.clone();
+        let job = blocking(move || queue.get(&id).map_err(JobsError::from)).await?.ok_or(JobsError::NotFound)?;
+        caller.may_access_user(&job.owner).map_err(|_| JobsError::NotFound)?;
+        Ok(job)
+    }
+
+    pub async fn list(
+        &self,
+        owner: UserId,
+        filter: JobFilter,
+        cursor: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page<Job>, JobsError> {
+        let queue = self.queue.clone();
+        blocking(move || queue.list(&owner, &filter, cursor.as_ref(), limit)).await
+    }
+
+    /// Cancels the owner's job; a cancelled pipeline run's credits come back now
+    /// (if that fails, the cancel stands and the reservation sweeper returns them).
+    pub async fn cancel(&self, owner: UserId, id: JobId) -> Result<Job, JobsError> {
+        let (queue, ended, now) = (self.queue.clone(), self.ended.clone(), self.clock.now());
+        let (job, released) = blocking(move || {
+            let job = queue.cancel(&owner, &id, now)?;
+            let released = ended(&job);
+            Ok::<_, JobsError>((job, released))
+        })
+        .await?;
+        if let Err(e) = released {
+            slog::warn!(self.log, "could not release the credits of a cancelled run"; "job_id" => %job.id, "error" => %e);
+        }
+        Ok(job)
+    }
+
+    /// Queues the owner's failed or dead job again, and wakes this process's workers.
+    pub async fn retry(&self, owner: UserId, id: JobId) -> Result<Job, JobsError> {
+        let (queue, now) = (self.queue.clone(), self.clock.now());
+        let job = blocking(move || queue.retry(&owner, &id, now)).await?;
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
+        Ok(job)
+    }
+
+    pub async fn counts(&self) -> Result<(QueueCounts, levqor_core::Timestamp), JobsError> {
+        let (queue, now) = (self.queue.clone(), self.clock.now());
+        let counts = blocking(move || queue.counts(now).map_err(JobsError::from)).await?;
+        Ok((counts, now))
     }
 
     /// Checks an intake and builds its job. Touches the store only for a
