@@ -198,3 +198,18 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(pipelines, pipeline_versions);
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        actor_scope -> Text,
+        actor_key_id -> Nullable<Text>,
+        actor_user_id -> Nullable<Text>,
+        action -> Text,
+        object_type -> Text,
+        object_id -> Text,
+        subject_user_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}

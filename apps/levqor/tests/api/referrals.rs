@@ -116,7 +116,7 @@ async fn refusals_say_why(b: Backend) {
     store
         .upsert_by_email(&email, &|_| {
             ProfileChanges::default().create(email.clone(), old).map_err(AccountsError::Invalid)
-        })
+        }, None)
         .unwrap();
     refused(alice_code.clone(), "dave@example.com", "too_old").await;
 
