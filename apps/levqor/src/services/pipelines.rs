@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use levqor_billing::{BillingError, Ledger, ReservationId, SpendingCap};
-use levqor_core::{Clock, Credits, Cursor, FieldProblem, Page, StorageError, UserId};
+use levqor_core::{AuditContext, Clock, Credits, Cursor, FieldProblem, Page, StorageError, UserId};
 use levqor_jobs::workflow::WorkflowFuture;
 use levqor_jobs::{IntakeRequest, JobContext, JobError, JobId, NewJob, Workflow};
 use levqor_pipelines::{
@@ -248,8 +248,8 @@ impl PipelineService {
         Ok(self.store.new_version(owner, id, &pipeline, self.clock.now())?)
     }
 
-    pub fn delete(&self, owner: &UserId, id: &PipelineId) -> Result<(), PipelineError> {
-        Ok(self.store.delete(owner, id, self.clock.now())?)
+    pub fn delete(&self, owner: &UserId, id: &PipelineId, audit: &AuditContext) -> Result<(), PipelineError> {
+        Ok(self.store.delete(owner, id, self.clock.now(), Some(audit))?)
     }
 
     pub fn estimate(&self, pipeline: &Pipeline) -> Credits {
@@ -707,7 +707,11 @@ mod tests {
     fn user_with_credits(store: &Store, credits: i64) -> UserId {
         let email = Email::parse("scheduled@example.com").unwrap();
         let (user, _) = store
-            .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()), None)
+            .upsert_by_email(
+                &email,
+                &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()),
+                None,
+            )
             .unwrap();
         store.adjust(&user.id, Credits::new(credits), "test", Utc::now(), None).unwrap();
         user.id
