@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::TimeDelta;
 use levqor_core::{
-    AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, AuditLog, Credits, Cursor, MemoryAuditLog, ObjectRef,
-    ObjectType, Page, StorageError, Timestamp, UserId,
+    AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, AuditLog, Credits, Cursor, MemoryAuditLog,
+    ObjectRef, ObjectType, Page, StorageError, Timestamp, UserId,
 };
 
 use crate::error::BillingError;

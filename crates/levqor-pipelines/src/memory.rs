@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use levqor_core::{
-    AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, AuditLog, Cursor, MemoryAuditLog, ObjectRef, ObjectType,
-    Page, StorageError, Timestamp, UserId,
+    AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, AuditLog, Cursor, MemoryAuditLog, ObjectRef,
+    ObjectType, Page, StorageError, Timestamp, UserId,
 };
 use levqor_jobs::JobId;
 
