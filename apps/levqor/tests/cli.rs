@@ -248,9 +248,9 @@ fn worker_command_fires_scheduled_pipelines() {
     let now = chrono::Utc::now();
     let (user, _) = db
         .store
-        .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), now).unwrap()))
+        .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), now).unwrap()), None)
         .unwrap();
-    db.store.adjust(&user.id, Credits::new(10), "test", now).unwrap();
+    db.store.adjust(&user.id, Credits::new(10), "test", now, None).unwrap();
     let registry = levqor_connectors::ConnectorRegistry::with_defaults(&Default::default()).unwrap();
     let doc = serde_json::json!({"description": "heartbeat", "trigger": "schedule", "schedule": "* * * * *",
         "actions": [{"type": "log", "connector": "builtin", "params": {"message": "tick {{input.scheduled_at}}"}}]});

@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use levqor_core::{ApiKeyId, Email, StorageError, Timestamp, UserId};
+use levqor_core::{
+    ApiKeyId, AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, AuditLog, Cursor, Email, MemoryAuditLog,
+    ObjectRef, ObjectType, Page, StorageError, Timestamp, UserId,
+};
 
 use crate::api_key::{ApiKeyRecord, KeyHash};
 use crate::error::AccountsError;
@@ -14,26 +17,67 @@ use crate::user::User;
 pub struct MemoryAccounts {
     users: Mutex<HashMap<UserId, User>>,
     keys: Mutex<Vec<ApiKeyRecord>>,
+    audit: MemoryAuditLog,
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StorageError> {
     m.lock().map_err(|_| StorageError::Failure("in-memory store poisoned".into()))
 }
 
+impl MemoryAccounts {
+    fn record(
+        &self,
+        audit: Option<&AuditContext>,
+        action: AuditAction,
+        object: ObjectRef,
+        subject: Option<&UserId>,
+        at: Timestamp,
+    ) -> Result<(), StorageError> {
+        match audit {
+            Some(ctx) => self.audit.append(ctx.entry(action, object, subject.cloned(), at)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl AuditLog for MemoryAccounts {
+    fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<AuditEntry>, AuditError> {
+        self.audit.audit_entries(filter, cursor, limit)
+    }
+}
+
 impl UserRepo for MemoryAccounts {
-    fn upsert_by_email(&self, email: &Email, apply: UpsertFn<'_>) -> Result<(User, bool), AccountsError> {
+    fn upsert_by_email(
+        &self,
+        email: &Email,
+        apply: UpsertFn<'_>,
+        audit: Option<&AuditContext>,
+    ) -> Result<(User, bool), AccountsError> {
         let mut users = lock(&self.users)?;
         let existing = users.values().find(|u| &u.email == email).cloned();
         let created = existing.is_none();
         let user = apply(existing)?;
+        let action = if created { AuditAction::UserCreate } else { AuditAction::UserUpdate };
+        self.record(audit, action, ObjectRef::new(ObjectType::User, &user.id), Some(&user.id), user.updated_at)?;
         users.insert(user.id.clone(), user.clone());
         Ok((user, created))
     }
 
-    fn update_user(&self, id: &UserId, apply: UpdateFn<'_>) -> Result<User, AccountsError> {
+    fn update_user(
+        &self,
+        id: &UserId,
+        apply: UpdateFn<'_>,
+        audit: Option<&AuditContext>,
+    ) -> Result<User, AccountsError> {
         let mut users = lock(&self.users)?;
         let current = users.get(id).cloned().ok_or(AccountsError::NotFound)?;
         let user = apply(current)?;
+        self.record(audit, AuditAction::UserUpdate, ObjectRef::new(ObjectType::User, id), Some(id), user.updated_at)?;
         users.insert(id.clone(), user.clone());
         Ok(user)
     }
@@ -48,8 +92,11 @@ impl UserRepo for MemoryAccounts {
 }
 
 impl ApiKeyRepo for MemoryAccounts {
-    fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StorageError> {
-        lock(&self.keys)?.push(key.clone());
+    fn insert_key(&self, key: &ApiKeyRecord, audit: Option<&AuditContext>) -> Result<(), StorageError> {
+        let mut keys = lock(&self.keys)?;
+        let object = ObjectRef::new(ObjectType::ApiKey, &key.id);
+        self.record(audit, AuditAction::KeyCreate, object, key.user_id.as_ref(), key.created_at)?;
+        keys.push(key.clone());
         Ok(())
     }
 
@@ -64,11 +111,19 @@ impl ApiKeyRepo for MemoryAccounts {
         Ok(keys)
     }
 
-    fn revoke_key(&self, id: &ApiKeyId, user: Option<&UserId>, now: Timestamp) -> Result<bool, StorageError> {
+    fn revoke_key(
+        &self,
+        id: &ApiKeyId,
+        user: Option<&UserId>,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<bool, StorageError> {
         let mut keys = lock(&self.keys)?;
         match keys.iter_mut().find(|k| &k.id == id && (user.is_none() || k.user_id.as_ref() == user)) {
             Some(k) => {
                 if k.revoked_at.is_none() {
+                    let object = ObjectRef::new(ObjectType::ApiKey, &k.id);
+                    self.record(audit, AuditAction::KeyRevoke, object, k.user_id.as_ref(), now)?;
                     k.revoked_at = Some(now);
                 }
                 Ok(true)

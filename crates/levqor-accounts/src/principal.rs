@@ -1,6 +1,6 @@
 //! Who is calling, and what that caller may see.
 
-use levqor_core::{ApiKeyId, UserId};
+use levqor_core::{Actor, ActorScope, ApiKeyId, AuditContext, RequestId, UserId};
 
 use crate::api_key::KeyHash;
 use crate::error::AccountsError;
@@ -17,6 +17,21 @@ pub enum Principal {
 impl Principal {
     pub fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin { .. })
+    }
+
+    /// Who this caller is in the audit log.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Admin { key_id } => Actor { scope: ActorScope::Admin, key_id: key_id.clone(), user_id: None },
+            Principal::User { user_id, key_id } => {
+                Actor { scope: ActorScope::User, key_id: Some(key_id.clone()), user_id: Some(user_id.clone()) }
+            }
+        }
+    }
+
+    /// The audit context of a change this caller makes in request `request_id`.
+    pub fn audit(&self, request_id: RequestId) -> AuditContext {
+        AuditContext::new(self.actor(), Some(request_id))
     }
 
     pub fn require_admin(&self) -> Result<(), AccountsError> {

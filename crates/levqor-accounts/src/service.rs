@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use levqor_core::{ApiKeyId, Clock, Email, UserId};
+use levqor_core::{Actor, ApiKeyId, AuditContext, Clock, Email, UserId};
 
 use crate::api_key::{self, ApiKeyRecord, GeneratedKey, KeyHash, NewKeyRequest, Scope};
 use crate::error::{AccountsError, AuthError};
@@ -27,6 +27,11 @@ struct CachedAuth {
 }
 
 type AuthCache = Arc<std::sync::Mutex<std::collections::HashMap<KeyHash, CachedAuth>>>;
+
+/// Changes made with the `levqor keys` command: by the operator, outside any request.
+fn operator() -> AuditContext {
+    AuditContext::new(Actor::operator(), None)
+}
 
 #[derive(Clone)]
 pub struct AccountService {
@@ -59,16 +64,25 @@ impl AccountService {
     }
 
     /// Create the user with `email` or update it. Returns the user and whether it was created.
-    pub fn upsert(&self, email: &Email, changes: &ProfileChanges) -> Result<(User, bool), AccountsError> {
+    pub fn upsert(
+        &self,
+        email: &Email,
+        changes: &ProfileChanges,
+        audit: &AuditContext,
+    ) -> Result<(User, bool), AccountsError> {
         changes.validate().map_err(AccountsError::Invalid)?;
         let now = self.clock.now();
-        self.users.upsert_by_email(email, &|existing| {
-            match existing {
-                Some(user) => changes.apply(user, now),
-                None => changes.create(email.clone(), now),
-            }
-            .map_err(AccountsError::Invalid)
-        })
+        self.users.upsert_by_email(
+            email,
+            &|existing| {
+                match existing {
+                    Some(user) => changes.apply(user, now),
+                    None => changes.create(email.clone(), now),
+                }
+                .map_err(AccountsError::Invalid)
+            },
+            Some(audit),
+        )
     }
 
     pub fn get(&self, caller: &Principal, id: &UserId) -> Result<User, AccountsError> {
@@ -82,11 +96,17 @@ impl AccountService {
         Ok(user)
     }
 
-    pub fn patch(&self, caller: &Principal, id: &UserId, changes: &ProfileChanges) -> Result<User, AccountsError> {
+    pub fn patch(
+        &self,
+        caller: &Principal,
+        id: &UserId,
+        changes: &ProfileChanges,
+        audit: &AuditContext,
+    ) -> Result<User, AccountsError> {
         caller.may_access_user(id)?;
         changes.validate().map_err(AccountsError::Invalid)?;
         let now = self.clock.now();
-        self.users.update_user(id, &|user| changes.apply(user, now).map_err(AccountsError::Invalid))
+        self.users.update_user(id, &|user| changes.apply(user, now).map_err(AccountsError::Invalid), Some(audit))
     }
 
     /// A new user-scoped key for `user`. Shown once: only its hash is stored.
@@ -95,6 +115,7 @@ impl AccountService {
         caller: &Principal,
         user: &UserId,
         request: &NewKeyRequest,
+        audit: &AuditContext,
     ) -> Result<GeneratedKey, AccountsError> {
         caller.may_access_user(user)?;
         let now = self.clock.now();
@@ -108,23 +129,25 @@ impl AccountService {
             )));
         }
         let key = api_key::generate(Some(user.clone()), Scope::User, request, now);
-        self.keys.insert_key(&key.record)?;
+        self.keys.insert_key(&key.record, Some(audit))?;
         Ok(key)
     }
 
-    /// A new admin key that belongs to no user (for the operator's CLI).
+    /// A new admin key that belongs to no user (for the operator's CLI; audited as
+    /// the operator).
     pub fn create_admin_key(&self, request: &NewKeyRequest) -> Result<GeneratedKey, AccountsError> {
         let now = self.clock.now();
         request.validate(now).map_err(AccountsError::Invalid)?;
         let key = api_key::generate(None, Scope::Admin, request, now);
-        self.keys.insert_key(&key.record)?;
+        self.keys.insert_key(&key.record, Some(&operator()))?;
         Ok(key)
     }
 
-    /// A new user key for the user with `email` (for the operator's CLI).
+    /// A new user key for the user with `email` (for the operator's CLI; audited as
+    /// the operator).
     pub fn create_key_for_email(&self, email: &Email, request: &NewKeyRequest) -> Result<GeneratedKey, AccountsError> {
         let user = self.users.find_user_by_email(email)?.ok_or(AccountsError::NotFound)?;
-        self.create_user_key(&Principal::Admin { key_id: None }, &user.id, request)
+        self.create_user_key(&Principal::Admin { key_id: None }, &user.id, request, &operator())
     }
 
     pub fn list_keys(&self, caller: &Principal, user: &UserId) -> Result<Vec<ApiKeyRecord>, AccountsError> {
@@ -138,16 +161,22 @@ impl AccountService {
         Ok(self.keys.list_keys(None)?)
     }
 
-    pub fn revoke_key(&self, caller: &Principal, user: &UserId, key: &ApiKeyId) -> Result<(), AccountsError> {
+    pub fn revoke_key(
+        &self,
+        caller: &Principal,
+        user: &UserId,
+        key: &ApiKeyId,
+        audit: &AuditContext,
+    ) -> Result<(), AccountsError> {
         caller.may_access_user(user)?;
-        let revoked = self.keys.revoke_key(key, Some(user), self.clock.now())?;
+        let revoked = self.keys.revoke_key(key, Some(user), self.clock.now(), Some(audit))?;
         self.forget_cached_keys();
         if revoked { Ok(()) } else { Err(AccountsError::NotFound) }
     }
 
-    /// Revoke any stored key by id (for the operator's CLI).
+    /// Revoke any stored key by id (for the operator's CLI; audited as the operator).
     pub fn revoke_any_key(&self, key: &ApiKeyId) -> Result<(), AccountsError> {
-        let revoked = self.keys.revoke_key(key, None, self.clock.now())?;
+        let revoked = self.keys.revoke_key(key, None, self.clock.now(), Some(&operator()))?;
         self.forget_cached_keys();
         if revoked { Ok(()) } else { Err(AccountsError::NotFound) }
     }
@@ -241,6 +270,10 @@ mod tests {
         (svc, clock)
     }
 
+    fn ctx() -> AuditContext {
+        AuditContext::new(Actor::operator(), None)
+    }
+
     fn email(s: &str) -> Email {
         Email::parse(s).unwrap()
     }
@@ -248,11 +281,13 @@ mod tests {
     #[test]
     fn upsert_is_idempotent_by_email() {
         let (svc, _) = service();
-        let (a, created) =
-            svc.upsert(&email("A@x.io"), &ProfileChanges { name: Some("A".into()), ..Default::default() }).unwrap();
+        let (a, created) = svc
+            .upsert(&email("A@x.io"), &ProfileChanges { name: Some("A".into()), ..Default::default() }, &ctx())
+            .unwrap();
         assert!(created);
-        let (b, created) =
-            svc.upsert(&email("a@x.io"), &ProfileChanges { name: Some("B".into()), ..Default::default() }).unwrap();
+        let (b, created) = svc
+            .upsert(&email("a@x.io"), &ProfileChanges { name: Some("B".into()), ..Default::default() }, &ctx())
+            .unwrap();
         assert!(!created);
         assert_eq!(a.id, b.id);
         assert_eq!(b.name.as_deref(), Some("B"));
@@ -263,11 +298,20 @@ mod tests {
         let (svc, _) = service();
         let meta = |v: serde_json::Value| v.as_object().cloned();
         let (u, _) = svc
-            .upsert(&email("m@x.io"), &ProfileChanges { meta: meta(json!({"a": 1, "b": 2})), ..Default::default() })
+            .upsert(
+                &email("m@x.io"),
+                &ProfileChanges { meta: meta(json!({"a": 1, "b": 2})), ..Default::default() },
+                &ctx(),
+            )
             .unwrap();
         let admin = Principal::Admin { key_id: None };
         let u = svc
-            .patch(&admin, &u.id, &ProfileChanges { meta: meta(json!({"b": null, "c": 3})), ..Default::default() })
+            .patch(
+                &admin,
+                &u.id,
+                &ProfileChanges { meta: meta(json!({"b": null, "c": 3})), ..Default::default() },
+                &ctx(),
+            )
             .unwrap();
         assert_eq!(serde_json::Value::Object(u.meta), json!({"a": 1, "c": 3}));
     }
@@ -275,13 +319,14 @@ mod tests {
     #[test]
     fn keys_authenticate_until_revoked_or_expired() {
         let (svc, clock) = service();
-        let (u, _) = svc.upsert(&email("k@x.io"), &ProfileChanges::default()).unwrap();
+        let (u, _) = svc.upsert(&email("k@x.io"), &ProfileChanges::default(), &ctx()).unwrap();
         let admin = Principal::Admin { key_id: None };
         let key = svc
             .create_user_key(
                 &admin,
                 &u.id,
                 &NewKeyRequest { label: None, expires_at: Some(clock.now() + Duration::hours(1)) },
+                &ctx(),
             )
             .unwrap();
         let me = svc.authenticate(&key.secret).unwrap();
@@ -290,22 +335,23 @@ mod tests {
         clock.advance(Duration::hours(2));
         assert_eq!(svc.authenticate(&key.secret), Err(AuthError::Expired));
 
-        let key2 = svc.create_user_key(&me, &u.id, &NewKeyRequest::default()).unwrap();
+        let key2 = svc.create_user_key(&me, &u.id, &NewKeyRequest::default(), &ctx()).unwrap();
         assert!(svc.authenticate(&key2.secret).is_ok());
-        svc.revoke_key(&me, &u.id, &key2.record.id).unwrap();
+        svc.revoke_key(&me, &u.id, &key2.record.id, &ctx()).unwrap();
         assert_eq!(svc.authenticate(&key2.secret), Err(AuthError::Revoked));
     }
 
     #[test]
     fn cached_checks_end_with_revocation_and_expiry() {
         let (svc, clock) = service();
-        let (u, _) = svc.upsert(&email("c@x.io"), &ProfileChanges::default()).unwrap();
+        let (u, _) = svc.upsert(&email("c@x.io"), &ProfileChanges::default(), &ctx()).unwrap();
         let admin = Principal::Admin { key_id: None };
         let key = svc
             .create_user_key(
                 &admin,
                 &u.id,
                 &NewKeyRequest { label: None, expires_at: Some(clock.now() + Duration::minutes(1)) },
+                &ctx(),
             )
             .unwrap();
         assert_eq!(svc.authenticate_cached(&key.secret), None, "nothing cached before a real check");
@@ -314,7 +360,7 @@ mod tests {
         clock.advance(Duration::minutes(2));
         assert_eq!(svc.authenticate_cached(&key.secret), None, "an expired key is not served from the cache");
         clock.advance(Duration::minutes(-2));
-        svc.revoke_key(&me, &u.id, &key.record.id).unwrap();
+        svc.revoke_key(&me, &u.id, &key.record.id, &ctx()).unwrap();
         assert_eq!(svc.authenticate_cached(&key.secret), None, "a revoked key is not served from the cache");
     }
 
@@ -328,17 +374,61 @@ mod tests {
     }
 
     #[test]
+    fn each_change_is_audited_once_with_the_callers_context() {
+        use levqor_core::{AuditAction, AuditFilter, AuditLog, ObjectType, RequestId};
+        let clock = ManualClock::new(chrono::Utc::now());
+        let repo = Arc::new(MemoryAccounts::default());
+        let svc = AccountService::new(repo.clone(), repo.clone(), Arc::new(clock), AdminKeys::default());
+        let admin = Principal::Admin { key_id: None };
+        let (u, _) =
+            svc.upsert(&email("au@x.io"), &ProfileChanges::default(), &admin.audit(RequestId::new("r1"))).unwrap();
+        let key =
+            svc.create_user_key(&admin, &u.id, &NewKeyRequest::default(), &admin.audit(RequestId::new("r2"))).unwrap();
+        let me = svc.authenticate(&key.secret).unwrap();
+        svc.patch(
+            &me,
+            &u.id,
+            &ProfileChanges { name: Some("N".into()), ..Default::default() },
+            &me.audit(RequestId::new("r3")),
+        )
+        .unwrap();
+        svc.revoke_key(&me, &u.id, &key.record.id, &me.audit(RequestId::new("r4"))).unwrap();
+        // A second revocation changes nothing, so it records nothing.
+        svc.revoke_key(&me, &u.id, &key.record.id, &me.audit(RequestId::new("r5"))).unwrap();
+
+        let page = repo.audit_entries(&AuditFilter::default(), None, 50).unwrap();
+        let seen: Vec<_> =
+            page.items.iter().rev().map(|e| (e.action, e.request_id.as_ref().unwrap().to_string())).collect();
+        assert_eq!(
+            seen,
+            [
+                (AuditAction::UserCreate, "r1".to_owned()),
+                (AuditAction::KeyCreate, "r2".to_owned()),
+                (AuditAction::UserUpdate, "r3".to_owned()),
+                (AuditAction::KeyRevoke, "r4".to_owned()),
+            ]
+        );
+        let revoke = &page.items[0];
+        assert_eq!(revoke.object.kind, ObjectType::ApiKey);
+        assert_eq!(revoke.object.id, key.record.id.to_string());
+        assert_eq!(revoke.actor.key_id.as_ref(), Some(&key.record.id));
+        assert_eq!(revoke.actor.user_id.as_ref(), Some(&u.id));
+        assert_eq!(revoke.subject_user.as_ref(), Some(&u.id));
+        assert!(page.items.iter().all(|e| !format!("{e:?}").contains(&key.secret)));
+    }
+
+    #[test]
     fn users_cannot_touch_other_users() {
         let (svc, _) = service();
         let admin = Principal::Admin { key_id: None };
-        let (a, _) = svc.upsert(&email("a@x.io"), &ProfileChanges::default()).unwrap();
-        let (b, _) = svc.upsert(&email("b@x.io"), &ProfileChanges::default()).unwrap();
-        let key_a = svc.create_user_key(&admin, &a.id, &NewKeyRequest::default()).unwrap();
+        let (a, _) = svc.upsert(&email("a@x.io"), &ProfileChanges::default(), &ctx()).unwrap();
+        let (b, _) = svc.upsert(&email("b@x.io"), &ProfileChanges::default(), &ctx()).unwrap();
+        let key_a = svc.create_user_key(&admin, &a.id, &NewKeyRequest::default(), &ctx()).unwrap();
         let as_a = svc.authenticate(&key_a.secret).unwrap();
         assert_eq!(svc.get(&as_a, &b.id), Err(AccountsError::NotFound));
         assert_eq!(svc.lookup(&as_a, &b.email), Err(AccountsError::NotFound));
         assert_eq!(svc.list_keys(&as_a, &b.id), Err(AccountsError::NotFound));
-        assert!(svc.create_user_key(&as_a, &b.id, &NewKeyRequest::default()).is_err());
+        assert!(svc.create_user_key(&as_a, &b.id, &NewKeyRequest::default(), &ctx()).is_err());
         assert!(svc.get(&as_a, &a.id).is_ok());
     }
 }

@@ -293,19 +293,19 @@ pub fn adjust_refuses_negative(l: &dyn Ledger, new_user: &dyn Fn() -> UserId) {
     let user = new_user();
     fund(l, &user, 10);
     assert_eq!(
-        l.adjust(&user, c(-11), "too much", at(1)),
+        l.adjust(&user, c(-11), "too much", at(1), None),
         Err(BillingError::InsufficientCredits { balance: c(10), needed: c(11) })
     );
     assert_eq!(l.balance(&user).unwrap(), c(10));
     assert_eq!(all_entries(l, &user).len(), 1, "nothing written");
 
-    let down = l.adjust(&user, c(-10), "correction", at(2)).unwrap();
+    let down = l.adjust(&user, c(-10), "correction", at(2), None).unwrap();
     assert_eq!(down.kind, EntryKind::AdminAdjustment);
     assert_eq!(down.balance_after, c(0));
-    let up = l.adjust(&user, c(5), "goodwill", at(3)).unwrap();
+    let up = l.adjust(&user, c(5), "goodwill", at(3), None).unwrap();
     assert_eq!(up.balance_after, c(5));
     assert_eq!(up.amount, c(5));
-    assert!(matches!(l.adjust(&user, c(0), "nothing", at(4)), Err(BillingError::Invalid(_))));
+    assert!(matches!(l.adjust(&user, c(0), "nothing", at(4), None), Err(BillingError::Invalid(_))));
     assert_eq!(l.balance(&user).unwrap(), c(5));
     assert_never_negative(l, &user);
 }

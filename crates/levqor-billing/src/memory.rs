@@ -6,7 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::TimeDelta;
-use levqor_core::{Credits, Cursor, Page, StorageError, Timestamp, UserId};
+use levqor_core::{
+    AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, AuditLog, Credits, Cursor, MemoryAuditLog,
+    ObjectRef, ObjectType, Page, StorageError, Timestamp, UserId,
+};
 
 use crate::error::BillingError;
 use crate::ids::{EntryId, ReservationId};
@@ -51,6 +54,18 @@ impl State {
 #[derive(Default)]
 pub struct MemoryLedger {
     state: Mutex<State>,
+    audit: MemoryAuditLog,
+}
+
+impl AuditLog for MemoryLedger {
+    fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<AuditEntry>, AuditError> {
+        self.audit.audit_entries(filter, cursor, limit)
+    }
 }
 
 impl MemoryLedger {
@@ -109,10 +124,22 @@ impl Ledger for MemoryLedger {
         Ok(GrantOutcome::Granted(entry))
     }
 
-    fn adjust(&self, user: &UserId, delta: Credits, reason: &str, now: Timestamp) -> Result<LedgerEntry, BillingError> {
+    fn adjust(
+        &self,
+        user: &UserId,
+        delta: Credits,
+        reason: &str,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<LedgerEntry, BillingError> {
         let mut state = self.state()?;
         let posting = ledger::plan_adjust(state.balance(user), delta, reason)?;
-        Ok(state.append(posting.into_entry(user, now)))
+        let entry = posting.into_entry(user, now);
+        if let Some(ctx) = audit {
+            let object = ObjectRef::new(ObjectType::LedgerEntry, &entry.id);
+            self.audit.append(ctx.entry(AuditAction::CreditsGrant, object, Some(user.clone()), now))?;
+        }
+        Ok(state.append(entry))
     }
 
     fn reserve(

@@ -12,7 +12,7 @@
 //! balance can never go below zero.
 
 use chrono::TimeDelta;
-use levqor_core::{Credits, Cursor, Page, Timestamp, UserId};
+use levqor_core::{AuditContext, Credits, Cursor, Page, Timestamp, UserId};
 
 use crate::error::BillingError;
 use crate::ids::ReservationId;
@@ -66,7 +66,16 @@ pub trait Ledger: Send + Sync {
 
     /// An operator's correction of either sign ([`crate::ledger::plan_adjust`]):
     /// refused with `InsufficientCredits` if it would make the balance negative.
-    fn adjust(&self, user: &UserId, delta: Credits, reason: &str, now: Timestamp) -> Result<LedgerEntry, BillingError>;
+    /// Given an [`AuditContext`], appends a `credits.grant` audit entry for the
+    /// ledger entry in the same transaction.
+    fn adjust(
+        &self,
+        user: &UserId,
+        delta: Credits,
+        reason: &str,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<LedgerEntry, BillingError>;
 
     /// Holds `amount` until the run settles or `now + ttl`
     /// ([`crate::ledger::plan_reserve`]). `InsufficientCredits` if the balance does

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use levqor_core::{Clock, ConnectionId, FieldProblem, StorageError, Timestamp, UserId};
+use levqor_core::{AuditContext, Clock, ConnectionId, FieldProblem, StorageError, Timestamp, UserId};
 use serde_json::Value;
 
 use crate::connector::Credentials;
@@ -40,11 +40,13 @@ pub struct StoredConnection {
     pub sealed: String,
 }
 
-/// Where connections live. Every read and write is scoped to an owner.
+/// Where connections live. Every read and write is scoped to an owner. A write
+/// given an [`AuditContext`] appends its audit entry (`connection.create`,
+/// `connection.delete`) in its own transaction.
 pub trait ConnectionRepo: Send + Sync {
     /// A second connection with the same owner, connector and name is a
     /// [`StorageError::Conflict`].
-    fn insert_connection(&self, record: &StoredConnection) -> Result<(), StorageError>;
+    fn insert_connection(&self, record: &StoredConnection, audit: Option<&AuditContext>) -> Result<(), StorageError>;
     /// The owner's connections (of one connector, if given), oldest first.
     fn list_connections(&self, owner: &UserId, connector: Option<&str>) -> Result<Vec<StoredConnection>, StorageError>;
     fn get_connection(&self, owner: &UserId, id: &ConnectionId) -> Result<Option<StoredConnection>, StorageError>;
@@ -55,7 +57,13 @@ pub trait ConnectionRepo: Send + Sync {
         name: &str,
     ) -> Result<Option<StoredConnection>, StorageError>;
     /// Whether a connection was deleted.
-    fn delete_connection(&self, owner: &UserId, id: &ConnectionId) -> Result<bool, StorageError>;
+    fn delete_connection(
+        &self,
+        owner: &UserId,
+        id: &ConnectionId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<bool, StorageError>;
     /// Replace the sealed credentials (e.g. a refreshed OAuth token); whether the
     /// connection still exists.
     fn update_connection_secret(
@@ -151,6 +159,7 @@ impl ConnectionService {
         connector: &str,
         name: &str,
         credentials: Value,
+        audit: &AuditContext,
     ) -> Result<Connection, ConnectionError> {
         let (required, accepted) = self.credential_fields(connector)?;
         let name = check_name(name)?;
@@ -199,7 +208,7 @@ impl ConnectionService {
         let credentials = Credentials::from_value(Value::Object(map))?;
         let sealed = self.vault.seal(&credentials, &context(&connection.id, owner))?;
         let record = StoredConnection { connection, sealed };
-        match self.repo.insert_connection(&record) {
+        match self.repo.insert_connection(&record, Some(audit)) {
             Ok(()) => Ok(record.connection),
             Err(StorageError::Conflict(_)) => {
                 Err(ConnectionError::Duplicate { connector: record.connection.connector, name: record.connection.name })
@@ -216,8 +225,12 @@ impl ConnectionService {
         self.repo.get_connection(owner, id)?.map(|r| r.connection).ok_or(ConnectionError::NotFound)
     }
 
-    pub fn delete(&self, owner: &UserId, id: &ConnectionId) -> Result<(), ConnectionError> {
-        if self.repo.delete_connection(owner, id)? { Ok(()) } else { Err(ConnectionError::NotFound) }
+    pub fn delete(&self, owner: &UserId, id: &ConnectionId, audit: &AuditContext) -> Result<(), ConnectionError> {
+        if self.repo.delete_connection(owner, id, self.clock.now(), Some(audit))? {
+            Ok(())
+        } else {
+            Err(ConnectionError::NotFound)
+        }
     }
 
     /// The owner's `connector` connection named by `reference` (its id or name),

@@ -4,6 +4,7 @@
 //! types so that an id, an email address or an amount of credits is parsed once at
 //! the edge and is valid wherever it travels afterwards.
 
+pub mod audit;
 pub mod clock;
 pub mod credits;
 pub mod email;
@@ -13,6 +14,10 @@ pub mod private_fs;
 pub mod problem;
 pub mod storage;
 
+pub use audit::{
+    Actor, ActorScope, AuditAction, AuditContext, AuditEntry, AuditEntryId, AuditError, AuditFilter, AuditLog,
+    MemoryAuditLog, ObjectRef, ObjectType, RequestId,
+};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use credits::Credits;
 pub use email::{Email, EmailError};

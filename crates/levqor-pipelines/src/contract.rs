@@ -226,7 +226,7 @@ pub fn owners_are_isolated(s: &dyn PipelineStore) {
     let stored = s.create(&owner, &webhook_pipeline(), Some("hash"), at(1)).unwrap();
     assert_not_found(s.get(&intruder, &stored.id), "get");
     assert_not_found(s.new_version(&intruder, &stored.id, &sample_pipeline("x"), at(2)), "new_version");
-    assert_not_found(s.delete(&intruder, &stored.id, at(2)), "delete");
+    assert_not_found(s.delete(&intruder, &stored.id, at(2), None), "delete");
     assert_not_found(s.set_webhook_token(&intruder, &stored.id, None, at(2)), "set_webhook_token");
     assert!(s.list(&intruder, None, 10).unwrap().items.is_empty());
     let run = NewRun { owner: intruder.clone(), ..new_run(s, &stored, 1, 2) };
@@ -248,9 +248,9 @@ pub fn soft_delete_keeps_versions(s: &dyn PipelineStore) {
     let run = s.create_run(&new_run(s, &stored, 1, 3)).unwrap();
     let keep = s.create(&owner, &sample_pipeline("keep"), None, at(4)).unwrap();
 
-    s.delete(&owner, &stored.id, at(5)).unwrap();
+    s.delete(&owner, &stored.id, at(5), None).unwrap();
     assert_not_found(s.get(&owner, &stored.id), "get after delete");
-    assert_not_found(s.delete(&owner, &stored.id, at(6)), "delete twice");
+    assert_not_found(s.delete(&owner, &stored.id, at(6), None), "delete twice");
     assert_not_found(s.new_version(&owner, &stored.id, &sample_pipeline("x"), at(6)), "new_version after delete");
     assert_not_found(s.set_webhook_token(&owner, &stored.id, Some("h2"), at(6)), "token after delete");
     assert_not_found(s.find_by_webhook(&stored.id), "webhook after delete");
@@ -320,7 +320,7 @@ pub fn scheduled_listing(s: &dyn PipelineStore) {
     let got: Vec<_> = got.iter().map(|(id, v, c)| (id.clone(), *v, c.as_str())).collect();
     assert_eq!(got, expected);
 
-    s.delete(&owner, &hourly.id, at(5)).unwrap();
+    s.delete(&owner, &hourly.id, at(5), None).unwrap();
     let ids: Vec<PipelineId> = s.scheduled().unwrap().into_iter().map(|p| p.id).collect();
     assert_eq!(ids, vec![becomes.id]);
 }

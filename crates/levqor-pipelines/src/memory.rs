@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
-use levqor_core::{Cursor, Page, StorageError, Timestamp, UserId};
+use levqor_core::{
+    AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, AuditLog, Cursor, MemoryAuditLog, ObjectRef,
+    ObjectType, Page, StorageError, Timestamp, UserId,
+};
 use levqor_jobs::JobId;
 
 use crate::document::Pipeline;
@@ -57,6 +60,18 @@ struct State {
 #[derive(Default)]
 pub struct MemoryPipelines {
     state: Mutex<State>,
+    audit: MemoryAuditLog,
+}
+
+impl AuditLog for MemoryPipelines {
+    fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<AuditEntry>, AuditError> {
+        self.audit.audit_entries(filter, cursor, limit)
+    }
 }
 
 impl MemoryPipelines {
@@ -143,9 +158,19 @@ impl PipelineRepo for MemoryPipelines {
         Ok(page_of(items, limit, |p| pipeline_cursor(&p.id)))
     }
 
-    fn delete(&self, owner: &UserId, id: &PipelineId, now: Timestamp) -> Result<(), PipelinesError> {
+    fn delete(
+        &self,
+        owner: &UserId,
+        id: &PipelineId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<(), PipelinesError> {
         let mut state = self.state()?;
         let entry = owned(&mut state, owner, id)?;
+        if let Some(ctx) = audit {
+            let object = ObjectRef::new(ObjectType::Pipeline, id);
+            self.audit.append(ctx.entry(AuditAction::PipelineDelete, object, Some(owner.clone()), now))?;
+        }
         entry.deleted = true;
         entry.updated_at = now;
         Ok(())

@@ -8,7 +8,7 @@
 //!
 //! Every call blocks; times are passed in (`now`), so callers decide the clock.
 
-use levqor_core::{Cursor, FieldProblem, Page, StorageError, Timestamp, UserId};
+use levqor_core::{AuditContext, Cursor, FieldProblem, Page, StorageError, Timestamp, UserId};
 use levqor_jobs::JobId;
 use serde::Serialize;
 use serde_json::Value;
@@ -131,8 +131,15 @@ pub trait PipelineRepo: Send + Sync {
     -> Result<Page<StoredPipeline>, PipelinesError>;
 
     /// Soft-deletes the owner's pipeline. `NotFound` if it is another owner's
-    /// or already deleted.
-    fn delete(&self, owner: &UserId, id: &PipelineId, now: Timestamp) -> Result<(), PipelinesError>;
+    /// or already deleted. Given an [`AuditContext`], appends a
+    /// `pipeline.delete` audit entry in the same transaction.
+    fn delete(
+        &self,
+        owner: &UserId,
+        id: &PipelineId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<(), PipelinesError>;
 
     /// Sets (or with `None` removes) the webhook token hash of the owner's pipeline.
     fn set_webhook_token(

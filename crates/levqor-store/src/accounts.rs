@@ -5,8 +5,9 @@ use levqor_accounts::ports::{UpdateFn, UpsertFn};
 use levqor_accounts::{
     AccountsError, ApiKeyRecord, ApiKeyRepo, Currency, KeyHash, Locale, Meta, Scope, User, UserRepo,
 };
-use levqor_core::{ApiKeyId, Email, StorageError, Timestamp, UserId};
+use levqor_core::{ApiKeyId, AuditAction, AuditContext, Email, ObjectRef, ObjectType, StorageError, Timestamp, UserId};
 
+use crate::audit::record;
 use crate::connection::{DbConnection, Store};
 use crate::error::db_error;
 use crate::schema::{api_keys, users};
@@ -147,7 +148,12 @@ fn load_user(
 }
 
 impl UserRepo for Store {
-    fn upsert_by_email(&self, email: &Email, apply: UpsertFn<'_>) -> Result<(User, bool), AccountsError> {
+    fn upsert_by_email(
+        &self,
+        email: &Email,
+        apply: UpsertFn<'_>,
+        audit: Option<&AuditContext>,
+    ) -> Result<(User, bool), AccountsError> {
         // A concurrent first upsert of the same email makes our insert hit the unique
         // index; the retry then finds the row and updates it.
         self.write_retrying(|conn| {
@@ -160,17 +166,26 @@ impl UserRepo for Store {
             } else {
                 diesel::update(users::table.find(&row.id)).set(&row).execute(conn).map_err(db_error)?;
             }
+            let action = if created { AuditAction::UserCreate } else { AuditAction::UserUpdate };
+            record(conn, audit, action, ObjectRef::new(ObjectType::User, &user.id), Some(&user.id), user.updated_at)?;
             Ok((user, created))
         })
     }
 
-    fn update_user(&self, id: &UserId, apply: UpdateFn<'_>) -> Result<User, AccountsError> {
+    fn update_user(
+        &self,
+        id: &UserId,
+        apply: UpdateFn<'_>,
+        audit: Option<&AuditContext>,
+    ) -> Result<User, AccountsError> {
         let id = id.to_string();
         self.write(|conn| {
             let current = load_user_for_update(conn, false, &id)?.ok_or(AccountsError::NotFound)?;
             let user = apply(current)?;
             let row = UserRow::from_user(&user)?;
             diesel::update(users::table.find(&id)).set(&row).execute(conn).map_err(db_error)?;
+            let object = ObjectRef::new(ObjectType::User, &user.id);
+            record(conn, audit, AuditAction::UserUpdate, object, Some(&user.id), user.updated_at)?;
             Ok(user)
         })
     }
@@ -185,9 +200,13 @@ impl UserRepo for Store {
 }
 
 impl ApiKeyRepo for Store {
-    fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StorageError> {
+    fn insert_key(&self, key: &ApiKeyRecord, audit: Option<&AuditContext>) -> Result<(), StorageError> {
         let row = KeyRow::from_record(key);
-        self.write(|conn| diesel::insert_into(api_keys::table).values(&row).execute(conn).map(|_| ()).map_err(db_error))
+        self.write(|conn| {
+            diesel::insert_into(api_keys::table).values(&row).execute(conn).map_err(db_error)?;
+            let object = ObjectRef::new(ObjectType::ApiKey, &key.id);
+            record(conn, audit, AuditAction::KeyCreate, object, key.user_id.as_ref(), key.created_at)
+        })
     }
 
     fn find_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StorageError> {
@@ -212,23 +231,36 @@ impl ApiKeyRepo for Store {
         })
     }
 
-    fn revoke_key(&self, id: &ApiKeyId, user: Option<&UserId>, now: Timestamp) -> Result<bool, StorageError> {
-        let id = id.to_string();
+    fn revoke_key(
+        &self,
+        key_id: &ApiKeyId,
+        user: Option<&UserId>,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<bool, StorageError> {
+        let id = key_id.to_string();
         let user = user.map(ToString::to_string);
         self.write(|conn| {
             let mut exists = api_keys::table.filter(api_keys::id.eq(&id)).into_boxed();
             if let Some(user) = &user {
                 exists = exists.filter(api_keys::user_id.eq(user.clone()));
             }
-            let found: i64 = exists.count().get_result(conn).map_err(db_error)?;
-            if found == 0 {
+            let Some(owner) =
+                exists.select(api_keys::user_id).first::<Option<String>>(conn).optional().map_err(db_error)?
+            else {
                 return Ok(false);
+            };
+            // Revoking twice keeps the first revocation time, and records nothing.
+            let changed =
+                diesel::update(api_keys::table.filter(api_keys::id.eq(&id)).filter(api_keys::revoked_at.is_null()))
+                    .set(api_keys::revoked_at.eq(Some(to_db(now))))
+                    .execute(conn)
+                    .map_err(db_error)?;
+            if changed > 0 {
+                let owner = owner.map(|u| u.parse::<UserId>().map_err(|_| corrupt("user id", &u))).transpose()?;
+                let object = ObjectRef::new(ObjectType::ApiKey, key_id);
+                record(conn, audit, AuditAction::KeyRevoke, object, owner.as_ref(), now)?;
             }
-            // Revoking twice keeps the first revocation time.
-            diesel::update(api_keys::table.filter(api_keys::id.eq(&id)).filter(api_keys::revoked_at.is_null()))
-                .set(api_keys::revoked_at.eq(Some(to_db(now))))
-                .execute(conn)
-                .map_err(db_error)?;
             Ok(true)
         })
     }

@@ -3,8 +3,9 @@
 
 use diesel::prelude::*;
 use levqor_connectors::{Connection, ConnectionRepo, StoredConnection};
-use levqor_core::{ConnectionId, StorageError, Timestamp, UserId};
+use levqor_core::{AuditAction, AuditContext, ConnectionId, ObjectRef, ObjectType, StorageError, Timestamp, UserId};
 
+use crate::audit::record as record_audit;
 use crate::connection::Store;
 use crate::error::db_error;
 use crate::schema::connections;
@@ -68,10 +69,13 @@ fn rows(rows: Vec<ConnectionRow>) -> Result<Vec<StoredConnection>, StorageError>
 }
 
 impl ConnectionRepo for Store {
-    fn insert_connection(&self, record: &StoredConnection) -> Result<(), StorageError> {
+    fn insert_connection(&self, record: &StoredConnection, audit: Option<&AuditContext>) -> Result<(), StorageError> {
         let row = ConnectionRow::from_record(record)?;
+        let c = &record.connection;
         self.write(|conn| {
-            diesel::insert_into(connections::table).values(&row).execute(conn).map(|_| ()).map_err(db_error)
+            diesel::insert_into(connections::table).values(&row).execute(conn).map_err(db_error)?;
+            let object = ObjectRef::new(ObjectType::Connection, &c.id);
+            record_audit(conn, audit, AuditAction::ConnectionCreate, object, Some(&c.owner), c.created_at)
         })
     }
 
@@ -123,13 +127,25 @@ impl ConnectionRepo for Store {
         })
     }
 
-    fn delete_connection(&self, owner: &UserId, id: &ConnectionId) -> Result<bool, StorageError> {
-        let (owner, id) = (owner.to_string(), id.to_string());
+    fn delete_connection(
+        &self,
+        owner: &UserId,
+        id: &ConnectionId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<bool, StorageError> {
+        let (owner_text, id_text) = (owner.to_string(), id.to_string());
         self.write(|conn| {
-            diesel::delete(connections::table.filter(connections::id.eq(id)).filter(connections::owner.eq(owner)))
-                .execute(conn)
-                .map(|n| n > 0)
-                .map_err(db_error)
+            let deleted = diesel::delete(
+                connections::table.filter(connections::id.eq(id_text)).filter(connections::owner.eq(owner_text)),
+            )
+            .execute(conn)
+            .map_err(db_error)?;
+            if deleted > 0 {
+                let object = ObjectRef::new(ObjectType::Connection, id);
+                record_audit(conn, audit, AuditAction::ConnectionDelete, object, Some(owner), now)?;
+            }
+            Ok(deleted > 0)
         })
     }
 

@@ -17,7 +17,9 @@ use levqor_billing::{
     BillingError, ClosePlan, EntryId, EntryKind, Grant, GrantOutcome, Ledger, LedgerEntry, Posting, Reservation,
     ReservationId, ReservationState, plan_adjust, plan_grant, plan_release, plan_reserve, plan_settle,
 };
-use levqor_core::{Credits, Cursor, Page, StorageError, Timestamp, UserId};
+use levqor_core::{
+    AuditAction, AuditContext, Credits, Cursor, ObjectRef, ObjectType, Page, StorageError, Timestamp, UserId,
+};
 
 use crate::connection::{DbConnection, IsConflict, Store};
 use crate::error::db_error;
@@ -350,12 +352,22 @@ impl Ledger for Store {
         })
     }
 
-    fn adjust(&self, user: &UserId, delta: Credits, reason: &str, now: Timestamp) -> Result<LedgerEntry, BillingError> {
+    fn adjust(
+        &self,
+        user: &UserId,
+        delta: Credits,
+        reason: &str,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<LedgerEntry, BillingError> {
         let id = user.to_string();
         self.write(|conn| {
             let balance = lock_balance(conn, &id, to_db(now))?;
             let posting = plan_adjust(balance, delta, reason)?;
-            Ok(post(conn, user, posting, now)?)
+            let entry = post(conn, user, posting, now)?;
+            let object = ObjectRef::new(ObjectType::LedgerEntry, &entry.id);
+            crate::audit::record(conn, audit, AuditAction::CreditsGrant, object, Some(user), now)?;
+            Ok(entry)
         })
     }
 

@@ -5,6 +5,7 @@
 //! crates declare; every call blocks, so async callers run it on a blocking pool.
 
 mod accounts;
+mod audit;
 mod connection;
 mod connections;
 mod error;

@@ -8,7 +8,7 @@
 //! inserting its `(pipeline_id, tick)` row: only one insert succeeds.
 
 use diesel::prelude::*;
-use levqor_core::{Cursor, Page, StorageError, Timestamp, UserId};
+use levqor_core::{AuditAction, AuditContext, Cursor, ObjectRef, ObjectType, Page, StorageError, Timestamp, UserId};
 use levqor_jobs::JobId;
 use levqor_pipelines::ports::{
     check_same_steps, check_state, page_of, parse_pipeline_cursor, parse_run_cursor, pipeline_cursor, run_cursor,
@@ -302,13 +302,21 @@ impl PipelineRepo for Store {
         Ok(page_of(items, limit, |p| pipeline_cursor(&p.id)))
     }
 
-    fn delete(&self, owner: &UserId, id: &PipelineId, now: Timestamp) -> Result<(), PipelinesError> {
+    fn delete(
+        &self,
+        owner: &UserId,
+        id: &PipelineId,
+        now: Timestamp,
+        audit: Option<&AuditContext>,
+    ) -> Result<(), PipelinesError> {
         self.write(|conn| {
             lock_owned(conn, owner, id)?;
             diesel::update(pipelines::table.find(id.to_string()))
                 .set((pipelines::deleted_at.eq(Some(to_db(now))), pipelines::updated_at.eq(to_db(now))))
                 .execute(conn)
                 .map_err(db_error)?;
+            let object = ObjectRef::new(ObjectType::Pipeline, id);
+            crate::audit::record(conn, audit, AuditAction::PipelineDelete, object, Some(owner), now)?;
             Ok(())
         })
     }

@@ -205,3 +205,18 @@ diesel::table! {
         seen_at -> BigInt,
     }
 }
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        actor_scope -> Text,
+        actor_key_id -> Nullable<Text>,
+        actor_user_id -> Nullable<Text>,
+        action -> Text,
+        object_type -> Text,
+        object_id -> Text,
+        subject_user_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}

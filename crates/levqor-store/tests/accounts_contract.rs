@@ -13,6 +13,11 @@ use levqor_store::Store;
 use levqor_store::testing::TestDb;
 use serde_json::json;
 
+/// These cases are about the accounts themselves; `audit_contract` checks the entries.
+fn ctx() -> levqor_core::AuditContext {
+    levqor_core::AuditContext::new(levqor_core::Actor::operator(), None)
+}
+
 fn email(s: &str) -> Email {
     Email::parse(s).unwrap()
 }
@@ -42,7 +47,7 @@ mod cases {
             meta: meta(json!({"a": 1, "nested": {"x": 1}})),
             ..Default::default()
         };
-        let (first, created) = svc.upsert(&email(" Ada@Example.com "), &changes).unwrap();
+        let (first, created) = svc.upsert(&email(" Ada@Example.com "), &changes, &ctx()).unwrap();
         assert!(created);
         assert_eq!(first.email.as_str(), "ada@example.com");
         let changes = ProfileChanges {
@@ -51,7 +56,7 @@ mod cases {
             locale: Some(levqor_accounts::Locale::parse("en-GB").unwrap()),
             meta: meta(json!({"b": 2, "nested": {"y": 2}})),
         };
-        let (second, created) = svc.upsert(&email("ada@example.com"), &changes).unwrap();
+        let (second, created) = svc.upsert(&email("ada@example.com"), &changes, &ctx()).unwrap();
         assert!(!created);
         assert_eq!(second.id, first.id);
         let stored = db.store.get_user(&first.id).unwrap().unwrap();
@@ -75,6 +80,7 @@ mod cases {
                         svc.upsert(
                             &email("race@example.com"),
                             &ProfileChanges { meta: meta(json!({ format!("k{i}"): i })), ..Default::default() },
+                            &ctx(),
                         )
                     })
                 })
@@ -92,20 +98,21 @@ mod cases {
 
     pub fn update_of_missing_user_is_not_found(db: &TestDb) {
         let svc = service(&db.store);
-        let err =
-            svc.patch(&Principal::Admin { key_id: None }, &UserId::new(), &ProfileChanges::default()).unwrap_err();
+        let err = svc
+            .patch(&Principal::Admin { key_id: None }, &UserId::new(), &ProfileChanges::default(), &ctx())
+            .unwrap_err();
         assert_eq!(err, AccountsError::NotFound);
         assert!(db.store.get_user(&UserId::new()).unwrap().is_none());
     }
 
     pub fn keys_store_only_hashes(db: &TestDb) {
         let svc = service(&db.store);
-        let (user, _) = svc.upsert(&email("keys@example.com"), &ProfileChanges::default()).unwrap();
+        let (user, _) = svc.upsert(&email("keys@example.com"), &ProfileChanges::default(), &ctx()).unwrap();
         let admin = Principal::Admin { key_id: None };
         let k1 = svc
-            .create_user_key(&admin, &user.id, &NewKeyRequest { label: Some("ci".into()), expires_at: None })
+            .create_user_key(&admin, &user.id, &NewKeyRequest { label: Some("ci".into()), expires_at: None }, &ctx())
             .unwrap();
-        let k2 = svc.create_user_key(&admin, &user.id, &NewKeyRequest::default()).unwrap();
+        let k2 = svc.create_user_key(&admin, &user.id, &NewKeyRequest::default(), &ctx()).unwrap();
         let found = db.store.find_key_by_hash(&k1.record.hash).unwrap().unwrap();
         assert_eq!(found, k1.record);
         let listed = svc.list_keys(&admin, &user.id).unwrap();
@@ -119,15 +126,15 @@ mod cases {
 
     pub fn revoke_and_touch(db: &TestDb) {
         let svc = service(&db.store);
-        let (a, _) = svc.upsert(&email("a@example.com"), &ProfileChanges::default()).unwrap();
-        let (b, _) = svc.upsert(&email("b@example.com"), &ProfileChanges::default()).unwrap();
+        let (a, _) = svc.upsert(&email("a@example.com"), &ProfileChanges::default(), &ctx()).unwrap();
+        let (b, _) = svc.upsert(&email("b@example.com"), &ProfileChanges::default(), &ctx()).unwrap();
         let admin = Principal::Admin { key_id: None };
-        let key = svc.create_user_key(&admin, &a.id, &NewKeyRequest::default()).unwrap();
+        let key = svc.create_user_key(&admin, &a.id, &NewKeyRequest::default(), &ctx()).unwrap();
         let now = Utc::now();
-        assert!(!db.store.revoke_key(&key.record.id, Some(&b.id), now).unwrap(), "revoked another user's key");
-        assert!(!db.store.revoke_key(&ApiKeyId::new(), None, now).unwrap());
-        assert!(db.store.revoke_key(&key.record.id, Some(&a.id), now).unwrap());
-        assert!(db.store.revoke_key(&key.record.id, None, now + Duration::hours(1)).unwrap());
+        assert!(!db.store.revoke_key(&key.record.id, Some(&b.id), now, None).unwrap(), "revoked another user's key");
+        assert!(!db.store.revoke_key(&ApiKeyId::new(), None, now, None).unwrap());
+        assert!(db.store.revoke_key(&key.record.id, Some(&a.id), now, None).unwrap());
+        assert!(db.store.revoke_key(&key.record.id, None, now + Duration::hours(1), None).unwrap());
         let stored = db.store.find_key_by_hash(&key.record.hash).unwrap().unwrap();
         assert_eq!(
             stored.revoked_at.unwrap().timestamp_micros(),
@@ -141,19 +148,19 @@ mod cases {
 
     pub fn keys_need_an_existing_user(db: &TestDb) {
         let orphan = generate(Some(UserId::new()), Scope::User, &NewKeyRequest::default(), Utc::now());
-        let err = db.store.insert_key(&orphan.record).unwrap_err();
+        let err = db.store.insert_key(&orphan.record, None).unwrap_err();
         assert!(matches!(err, StorageError::Failure(_) | StorageError::Conflict(_)), "{err:?}");
         let admin = generate(None, Scope::Admin, &NewKeyRequest::default(), Utc::now());
-        db.store.insert_key(&admin.record).unwrap();
+        db.store.insert_key(&admin.record, None).unwrap();
         assert_eq!(db.store.list_keys(None).unwrap().len(), 1);
     }
 
     pub fn duplicate_key_hash_is_a_conflict(db: &TestDb) {
         let key = generate(None, Scope::Admin, &NewKeyRequest::default(), Utc::now());
-        db.store.insert_key(&key.record).unwrap();
+        db.store.insert_key(&key.record, None).unwrap();
         let mut again = key.record.clone();
         again.id = ApiKeyId::new();
-        assert!(matches!(db.store.insert_key(&again), Err(StorageError::Conflict(_))));
+        assert!(matches!(db.store.insert_key(&again, None), Err(StorageError::Conflict(_))));
     }
 }
 

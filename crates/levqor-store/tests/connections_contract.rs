@@ -17,7 +17,12 @@ const TOKEN: &str = "xoxb-store-contract-secret-token";
 fn user(db: &TestDb, email: &str) -> UserId {
     let store = Arc::new(db.store.clone());
     let accounts = AccountService::new(store.clone(), store, Arc::new(SystemClock), AdminKeys::default());
-    accounts.upsert(&Email::parse(email).unwrap(), &ProfileChanges::default()).unwrap().0.id
+    accounts.upsert(&Email::parse(email).unwrap(), &ProfileChanges::default(), &ctx()).unwrap().0.id
+}
+
+/// These cases are about connections themselves; `audit_contract` checks the entries.
+fn ctx() -> levqor_core::AuditContext {
+    levqor_core::AuditContext::new(levqor_core::Actor::operator(), None)
 }
 
 fn service(db: &TestDb) -> ConnectionService {
@@ -33,13 +38,13 @@ mod cases {
         let svc = service(db);
         let ada = user(db, "ada@example.com");
         let bob = user(db, "bob@example.com");
-        let c = svc.create(&ada, "slack", "work", json!({"token": TOKEN})).unwrap();
+        let c = svc.create(&ada, "slack", "work", json!({"token": TOKEN}), &ctx()).unwrap();
         assert_eq!(c.credential_fields, ["token"]);
         assert_eq!(svc.list(&ada).unwrap(), vec![c.clone()]);
         assert!(svc.list(&bob).unwrap().is_empty());
         assert_eq!(svc.get(&ada, &c.id).unwrap(), c);
         assert!(matches!(svc.get(&bob, &c.id), Err(ConnectionError::NotFound)));
-        assert!(matches!(svc.delete(&bob, &c.id), Err(ConnectionError::NotFound)));
+        assert!(matches!(svc.delete(&bob, &c.id, &ctx()), Err(ConnectionError::NotFound)));
         assert!(matches!(svc.resolve(&bob, "slack", Some("work")), Err(ConnectionError::NotFound)));
 
         let (used, creds) = svc.resolve(&ada, "slack", None).unwrap();
@@ -48,7 +53,7 @@ mod cases {
         assert_eq!(svc.resolve(&ada, "slack", Some(&c.id.to_string())).unwrap().0.id, c.id);
         assert!(svc.get(&ada, &c.id).unwrap().last_used_at.is_some());
 
-        svc.delete(&ada, &c.id).unwrap();
+        svc.delete(&ada, &c.id, &ctx()).unwrap();
         assert!(matches!(svc.get(&ada, &c.id), Err(ConnectionError::NotFound)));
         assert!(matches!(svc.resolve(&ada, "slack", None), Err(ConnectionError::NoneStored { .. })));
     }
@@ -56,7 +61,7 @@ mod cases {
     pub fn credentials_are_sealed_at_rest(db: &TestDb) {
         let svc = service(db);
         let ada = user(db, "ada@example.com");
-        let c = svc.create(&ada, "slack", "work", json!({"token": TOKEN})).unwrap();
+        let c = svc.create(&ada, "slack", "work", json!({"token": TOKEN}), &ctx()).unwrap();
         let raw = db.store.get_connection(&ada, &c.id).unwrap().unwrap();
         assert!(raw.sealed.starts_with("v1."));
         assert!(!raw.sealed.contains(TOKEN) && !raw.sealed.contains(&hex(TOKEN)));
@@ -69,7 +74,7 @@ mod cases {
             }
         }
         // A sealed value moved to another row does not open.
-        let other = svc.create(&ada, "slack", "other", json!({"token": "xoxb-other"})).unwrap();
+        let other = svc.create(&ada, "slack", "other", json!({"token": "xoxb-other"}), &ctx()).unwrap();
         db.store.update_connection_secret(&ada, &other.id, &raw.sealed, chrono::Utc::now()).unwrap();
         assert!(matches!(svc.resolve(&ada, "slack", Some("other")), Err(ConnectionError::Vault(_))));
     }
@@ -78,14 +83,14 @@ mod cases {
         let svc = service(db);
         let ada = user(db, "ada@example.com");
         let bob = user(db, "bob@example.com");
-        svc.create(&ada, "slack", "main", json!({"token": "xoxb-1"})).unwrap();
+        svc.create(&ada, "slack", "main", json!({"token": "xoxb-1"}), &ctx()).unwrap();
         assert!(matches!(
-            svc.create(&ada, "slack", "main", json!({"token": "xoxb-2"})),
+            svc.create(&ada, "slack", "main", json!({"token": "xoxb-2"}), &ctx()),
             Err(ConnectionError::Duplicate { .. })
         ));
-        svc.create(&ada, "notion", "main", json!({"token": "secret_x"})).unwrap();
-        svc.create(&bob, "slack", "main", json!({"token": "xoxb-3"})).unwrap();
-        svc.create(&ada, "slack", "second", json!({"token": "xoxb-4"})).unwrap();
+        svc.create(&ada, "notion", "main", json!({"token": "secret_x"}), &ctx()).unwrap();
+        svc.create(&bob, "slack", "main", json!({"token": "xoxb-3"}), &ctx()).unwrap();
+        svc.create(&ada, "slack", "second", json!({"token": "xoxb-4"}), &ctx()).unwrap();
         assert!(matches!(svc.resolve(&ada, "slack", None), Err(ConnectionError::Ambiguous { count: 2, .. })));
         assert_eq!(svc.resolve(&ada, "slack", Some("second")).unwrap().1.get("token"), Some("xoxb-4"));
         assert!(matches!(svc.resolve(&ada, "telegram", Some("main")), Err(ConnectionError::NotFound)));
@@ -95,21 +100,31 @@ mod cases {
         let svc = service(db);
         let ada = user(db, "ada@example.com");
         assert!(matches!(
-            svc.create(&ada, "smtp", "x", json!({"token": "t"})),
+            svc.create(&ada, "smtp", "x", json!({"token": "t"}), &ctx()),
             Err(ConnectionError::Connector(ConnectorError::UnknownConnector { .. }))
         ));
         assert!(matches!(
-            svc.create(&ada, "slack", "x", json!({})),
+            svc.create(&ada, "slack", "x", json!({}), &ctx()),
             Err(ConnectionError::Connector(ConnectorError::MissingCredentials { field })) if field == "token"
         ));
-        let Err(ConnectionError::Invalid(p)) = svc.create(&ada, "slack", "x", json!({"token": "t", "password": "p"}))
+        let Err(ConnectionError::Invalid(p)) =
+            svc.create(&ada, "slack", "x", json!({"token": "t", "password": "p"}), &ctx())
         else {
             panic!("unknown field accepted")
         };
         assert_eq!(p[0].field, "credentials.password");
-        assert!(matches!(svc.create(&ada, "slack", "x", json!({"token": ""})), Err(ConnectionError::Invalid(_))));
-        assert!(matches!(svc.create(&ada, "builtin", "x", json!({"token": "t"})), Err(ConnectionError::Invalid(_))));
-        assert!(matches!(svc.create(&ada, "slack", " ", json!({"token": "t"})), Err(ConnectionError::Invalid(_))));
+        assert!(matches!(
+            svc.create(&ada, "slack", "x", json!({"token": ""}), &ctx()),
+            Err(ConnectionError::Invalid(_))
+        ));
+        assert!(matches!(
+            svc.create(&ada, "builtin", "x", json!({"token": "t"}), &ctx()),
+            Err(ConnectionError::Invalid(_))
+        ));
+        assert!(matches!(
+            svc.create(&ada, "slack", " ", json!({"token": "t"}), &ctx()),
+            Err(ConnectionError::Invalid(_))
+        ));
         assert!(svc.list(&ada).unwrap().is_empty());
     }
 
@@ -121,6 +136,7 @@ mod cases {
             "gmail",
             "mail",
             json!({"access_token": "old", "refresh_token": "r1", "client_id": "c", "client_secret": "s"}),
+            &ctx(),
         )
         .unwrap();
         let (c, creds) = svc.resolve(&ada, "gmail", Some("mail")).unwrap();
@@ -129,7 +145,7 @@ mod cases {
         assert_eq!(creds.get("access_token"), Some("new"));
         assert_eq!(creds.get("refresh_token"), Some("r1"));
         assert_eq!(creds.get_value("expires_at"), Some(&json!(1_900_000_000)));
-        assert!(!db.store.delete_connection(&ada, &ConnectionId::new()).unwrap());
+        assert!(!db.store.delete_connection(&ada, &ConnectionId::new(), chrono::Utc::now(), None).unwrap());
     }
 }
 

@@ -14,10 +14,14 @@ fn create_user(db: &TestDb) -> UserId {
     let email = Email::parse(&format!("u{}@example.com", UserId::new().as_uuid().simple())).unwrap();
     let (user, created) = db
         .store
-        .upsert_by_email(&email, &|existing| {
-            assert!(existing.is_none());
-            Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap())
-        })
+        .upsert_by_email(
+            &email,
+            &|existing| {
+                assert!(existing.is_none());
+                Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap())
+            },
+            None,
+        )
         .unwrap();
     assert!(created);
     user.id

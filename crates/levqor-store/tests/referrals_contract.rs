@@ -11,7 +11,7 @@ fn create_user(db: &TestDb) -> UserId {
     let email = Email::parse(&format!("u{}@example.com", UserId::new().as_uuid().simple())).unwrap();
     let (user, _) = db
         .store
-        .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()))
+        .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()), None)
         .unwrap();
     user.id
 }

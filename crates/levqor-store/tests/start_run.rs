@@ -15,7 +15,7 @@ use serde_json::json;
 fn create_user(store: &Store) -> UserId {
     let email = Email::parse(&format!("u{}@example.com", UserId::new().as_uuid().simple())).unwrap();
     let (user, _) = store
-        .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()))
+        .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()), None)
         .unwrap();
     user.id
 }
@@ -63,7 +63,7 @@ fn start(run: NewRun, job: NewJob, amount: i64, cap: Option<SpendingCap>) -> Run
 
 fn all_or_nothing(store: &Store) {
     let owner = create_user(store);
-    store.adjust(&owner, Credits::new(10), "test", Utc::now()).unwrap();
+    store.adjust(&owner, Credits::new(10), "test", Utc::now(), None).unwrap();
     let stored = store.create(&owner, &pipeline(), None, Utc::now()).unwrap();
 
     // Not enough credits: nothing is written.
@@ -110,7 +110,7 @@ fn postgres_start_run_is_all_or_nothing() {
 /// before the cap's start does not count.
 fn cap_holds_under_concurrency(store: &Store) {
     let owner = create_user(store);
-    store.adjust(&owner, Credits::new(100), "test", Utc::now()).unwrap();
+    store.adjust(&owner, Credits::new(100), "test", Utc::now(), None).unwrap();
     let stored = store.create(&owner, &pipeline(), None, Utc::now()).unwrap();
     let begin = |cap: SpendingCap| {
         let j = job(&owner, &stored.id);

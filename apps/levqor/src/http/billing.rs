@@ -303,7 +303,9 @@ pub async fn add_credits(
     Json(body): Json<AddCreditsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.0.require_admin()?;
-    let entry = web::block(move || state.billing.admin_add(&body.user_id, body.credits, &body.reason)).await??;
+    let audit = super::audit::context(&caller);
+    let entry =
+        web::block(move || state.billing.admin_add(&body.user_id, body.credits, &body.reason, &audit)).await??;
     Ok(HttpResponse::Ok().json(AddCreditsResponse {
         credits_added: entry.amount.get(),
         new_balance: entry.balance_after.get(),

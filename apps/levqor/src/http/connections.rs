@@ -86,7 +86,9 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let owner = caller.0.require_user()?.clone();
     let svc = state.connectors.connections.clone();
-    let created = web::block(move || svc.create(&owner, &body.connector, &body.name, body.credentials)).await??;
+    let audit = super::audit::context(&caller);
+    let created =
+        web::block(move || svc.create(&owner, &body.connector, &body.name, body.credentials, &audit)).await??;
     Ok(HttpResponse::Created().json(ConnectionDto::from(created)))
 }
 
@@ -126,6 +128,7 @@ pub async fn delete(
     let id = connection_id(&id)?;
     let shown = id.to_string();
     let svc = state.connectors.connections.clone();
-    web::block(move || svc.delete(&owner, &id)).await??;
+    let audit = super::audit::context(&caller);
+    web::block(move || svc.delete(&owner, &id, &audit)).await??;
     Ok(HttpResponse::Ok().json(ConnectionDeleted { id: shown, deleted: true }))
 }

@@ -88,7 +88,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let id = user_id(&id)?;
     let request = NewKeyRequest { label: body.label, expires_at: body.expires_at };
-    let key = web::block(move || state.accounts.create_user_key(&caller.0, &id, &request)).await??;
+    let audit = super::audit::context(&caller);
+    let key = web::block(move || state.accounts.create_user_key(&caller.0, &id, &request, &audit)).await??;
     Ok(HttpResponse::Created().json(CreatedKey { key: key.secret, info: key.record.into() }))
 }
 
@@ -111,7 +112,8 @@ async fn revoke_key(
     let user = user_id(user)?;
     let key: ApiKeyId = key.parse().map_err(|_| ApiError::not_found("no such key"))?;
     let id = key.to_string();
-    web::block(move || state.accounts.revoke_key(&caller.0, &user, &key)).await??;
+    let audit = super::audit::context(&caller);
+    web::block(move || state.accounts.revoke_key(&caller.0, &user, &key, &audit)).await??;
     Ok(HttpResponse::Ok().json(Revoked { id, revoked: true }))
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP shell: routes, extractors, middleware and the error mapping.
 
 pub mod api_markdown;
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod client_ip;
@@ -41,6 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/public/openapi.json").route(get().to(openapi::serve)))
         .service(web::resource("/api/v1").route(get().to(service::api_root)))
         .service(web::resource("/api/v1/me").route(get().to(users::me)))
+        .service(web::resource("/api/v1/me/audit").route(get().to(audit::mine)))
+        .service(web::resource("/api/v1/audit").route(get().to(audit::list)))
         .service(web::resource("/api/v1/users/upsert").route(web::post().to(users::upsert)))
         .service(web::resource("/api/v1/users").route(get().to(users::lookup)))
         .service(web::resource("/api/v1/users/{id}").route(get().to(users::get)).route(web::patch().to(users::patch)))

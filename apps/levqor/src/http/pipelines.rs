@@ -387,7 +387,8 @@ pub async fn delete(
     let id = pipeline_id(&id)?;
     let shown = id.to_string();
     let svc = state.pipelines.clone();
-    web::block(move || svc.delete(&owner, &id)).await??;
+    let audit = super::audit::context(&caller);
+    web::block(move || svc.delete(&owner, &id, &audit)).await??;
     Ok(HttpResponse::Ok().json(PipelineDeleted { id: shown, deleted: true }))
 }
 

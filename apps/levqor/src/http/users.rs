@@ -129,12 +129,14 @@ pub async fn upsert(
 ) -> Result<HttpResponse, ApiError> {
     caller.0.require_admin()?;
     let super::json::JsonBody { value: body, bytes } = body;
-    super::idempotency::keyed(&state, &req, &caller, &bytes, |_| upsert_user(state.clone(), body)).await
+    let audit = super::audit::context(&caller);
+    super::idempotency::keyed(&state, &req, &caller, &bytes, |_| upsert_user(state.clone(), body, audit)).await
 }
 
 async fn upsert_user(
     state: web::Data<AppState>,
     body: UpsertUserRequest,
+    audit: levqor_core::AuditContext,
 ) -> Result<(actix_web::http::StatusCode, Value), ApiError> {
     let mut problems = Vec::new();
     let email = Email::parse(&body.email).map_err(|e| problems.push(FieldProblem::new("email", e.to_string()))).ok();
@@ -144,7 +146,8 @@ async fn upsert_user(
         _ => return Err(ApiError::invalid(problems)),
     };
     let code = body.referral_code;
-    let (user, created) = web::block(move || state.billing.sign_up(&email, &changes, code.as_deref())).await??;
+    let (user, created) =
+        web::block(move || state.billing.sign_up(&email, &changes, code.as_deref(), &audit)).await??;
     let user = UserDto::from(user);
     Ok(if created {
         (
@@ -214,7 +217,8 @@ pub async fn patch(
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
     }
-    let user = web::block(move || state.accounts.patch(&caller.0, &id, &changes)).await??;
+    let audit = super::audit::context(&caller);
+    let user = web::block(move || state.accounts.patch(&caller.0, &id, &changes, &audit)).await??;
     Ok(HttpResponse::Ok().json(UserDto::from(user)))
 }
 

@@ -14,7 +14,7 @@ use levqor_billing::{
     LedgerEntry, NotRewarded, Packs, ReferralCode, ReferralRepo, Reward, SignUp, StripeCheckout, StripeConfig,
     TrackedVisit, WebhookAction, WebhookSecret, free_grant_key, reward_referral, verify_and_decide,
 };
-use levqor_core::{Clock, Credits, Cursor, Email, Page, Timestamp, UserId};
+use levqor_core::{AuditContext, Clock, Credits, Cursor, Email, Page, Timestamp, UserId};
 
 use super::ServiceError;
 use super::outbox::{self, Outbox, OutboxError, Written};
@@ -170,6 +170,7 @@ impl BillingService {
         email: &Email,
         changes: &ProfileChanges,
         referral_code: Option<&str>,
+        audit: &AuditContext,
     ) -> Result<(User, bool), ServiceError> {
         let referrer = match referral_code.map(str::trim).filter(|c| !c.is_empty()) {
             None => None,
@@ -186,7 +187,7 @@ impl BillingService {
                 Some(owner)
             }
         };
-        let (user, created) = self.accounts.upsert(email, changes)?;
+        let (user, created) = self.accounts.upsert(email, changes, audit)?;
         self.grant_free(&user.id)?;
         if let (Some(referrer), Some(code)) = (referrer, referral_code) {
             // The first attribution wins; a later code changes nothing. The sign-up
@@ -237,13 +238,19 @@ impl BillingService {
     }
 
     /// An operator's correction of either sign; the entry carries the new balance.
-    pub fn admin_add(&self, user_id: &str, credits: i64, reason: &str) -> Result<LedgerEntry, ServiceError> {
+    pub fn admin_add(
+        &self,
+        user_id: &str,
+        credits: i64,
+        reason: &str,
+        audit: &AuditContext,
+    ) -> Result<LedgerEntry, ServiceError> {
         let user: UserId = user_id.parse().map_err(|_| BillingError::NotFound)?;
         self.users.get_user(&user)?.ok_or(BillingError::NotFound)?;
         if credits == 0 {
             return Err(BillingError::invalid("credits", "must not be zero").into());
         }
-        Ok(self.ledger.adjust(&user, Credits::new(credits), reason, self.now())?)
+        Ok(self.ledger.adjust(&user, Credits::new(credits), reason, self.now(), Some(audit))?)
     }
 
     /// Releases every expired reservation; how many.

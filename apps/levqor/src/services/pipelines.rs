@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use levqor_billing::{BillingError, Ledger, ReservationId, SpendingCap};
-use levqor_core::{Clock, Credits, Cursor, FieldProblem, Page, StorageError, UserId};
+use levqor_core::{AuditContext, Clock, Credits, Cursor, FieldProblem, Page, StorageError, UserId};
 use levqor_jobs::workflow::WorkflowFuture;
 use levqor_jobs::{IntakeRequest, JobContext, JobError, JobId, NewJob, Workflow};
 use levqor_pipelines::{
@@ -247,8 +247,8 @@ impl PipelineService {
         Ok(self.store.new_version(owner, id, &pipeline, self.clock.now())?)
     }
 
-    pub fn delete(&self, owner: &UserId, id: &PipelineId) -> Result<(), PipelineError> {
-        Ok(self.store.delete(owner, id, self.clock.now())?)
+    pub fn delete(&self, owner: &UserId, id: &PipelineId, audit: &AuditContext) -> Result<(), PipelineError> {
+        Ok(self.store.delete(owner, id, self.clock.now(), Some(audit))?)
     }
 
     pub fn estimate(&self, pipeline: &Pipeline) -> Credits {
@@ -709,9 +709,13 @@ mod tests {
     fn user_with_credits(store: &Store, credits: i64) -> UserId {
         let email = Email::parse("scheduled@example.com").unwrap();
         let (user, _) = store
-            .upsert_by_email(&email, &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()))
+            .upsert_by_email(
+                &email,
+                &|_| Ok(ProfileChanges::default().create(email.clone(), Utc::now()).unwrap()),
+                None,
+            )
             .unwrap();
-        store.adjust(&user.id, Credits::new(credits), "test", Utc::now()).unwrap();
+        store.adjust(&user.id, Credits::new(credits), "test", Utc::now(), None).unwrap();
         user.id
     }
 
@@ -749,7 +753,7 @@ mod tests {
         use levqor_billing::MemoryLedger;
         let (ledger, log, now) = (MemoryLedger::new(), crate::telemetry::discard(), Utc::now());
         let owner = UserId::new();
-        ledger.adjust(&owner, Credits::new(10), "test", now).unwrap();
+        ledger.adjust(&owner, Credits::new(10), "test", now, None).unwrap();
         let ttl = RESERVATION_TTL;
         let settle = |id: &ReservationId| settle_run(&ledger, id, &owner, Credits::new(2), "run", now, &log);
 
@@ -768,7 +772,7 @@ mod tests {
         // Nothing left to charge: logged, the run's success stands.
         let broke = ledger.reserve(&owner, Credits::new(3), "run", ttl, now).unwrap();
         ledger.release(&broke.id, now).unwrap();
-        ledger.adjust(&owner, Credits::new(-5), "test", now).unwrap();
+        ledger.adjust(&owner, Credits::new(-5), "test", now, None).unwrap();
         settle(&broke.id).unwrap();
         assert_eq!(ledger.balance(&owner).unwrap(), Credits::new(1));
     }

@@ -176,9 +176,11 @@ async fn refusals_say_why(b: Backend) {
     let email = Email::parse("dave@example.com").unwrap();
     let old = Utc::now() - TimeDelta::hours(48);
     store
-        .upsert_by_email(&email, &|_| {
-            ProfileChanges::default().create(email.clone(), old).map_err(AccountsError::Invalid)
-        })
+        .upsert_by_email(
+            &email,
+            &|_| ProfileChanges::default().create(email.clone(), old).map_err(AccountsError::Invalid),
+            None,
+        )
         .unwrap();
     admin_refused(alice_code.clone(), "dave@example.com", "too_old").await;
 
