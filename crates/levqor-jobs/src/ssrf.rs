@@ -33,6 +33,17 @@ pub enum SsrfError {
     NoAddresses,
 }
 
+/// Why a redirect is not followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectError {
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooMany,
+    /// The source is the [`SsrfError`], so [`find_ssrf_error`] finds it in a
+    /// client error's chain.
+    #[error("redirect refused")]
+    Target(#[source] SsrfError),
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TargetPolicy {
     /// Let requests reach private, loopback and link-local addresses
@@ -59,6 +70,16 @@ impl TargetPolicy {
             Some(Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)),
             Some(Host::Domain(_)) => Ok(()),
         }
+    }
+
+    /// Whether to follow a redirect to `next` after `hops` redirects: at most
+    /// [`MAX_REDIRECTS`], and every hop's target checked again (an IP literal here;
+    /// a name by the guarded resolver when the hop connects).
+    pub fn check_redirect(&self, hops: usize, next: &Url) -> Result<(), RedirectError> {
+        if hops >= MAX_REDIRECTS {
+            return Err(RedirectError::TooMany);
+        }
+        self.check_literal(next).map_err(RedirectError::Target)
     }
 
     /// The full check: scheme, then every address the host resolves to. Returns the
@@ -92,10 +113,7 @@ impl TargetPolicy {
     pub fn client(&self, timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
         let policy = *self;
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
-                return attempt.error("too many redirects");
-            }
-            match policy.check_literal(attempt.url()) {
+            match policy.check_redirect(attempt.previous().len(), attempt.url()) {
                 Ok(()) => attempt.follow(),
                 Err(e) => attempt.error(e),
             }
@@ -417,6 +435,33 @@ mod tests {
         for name in ["Authorization", "X-Host", "Content-Type", "Accept"] {
             assert!(!refused_header(name), "{name}");
         }
+    }
+
+    #[test]
+    fn every_redirect_hop_is_checked_and_the_hops_are_counted() {
+        let public = url("https://example.com/next");
+        for hops in 0..MAX_REDIRECTS {
+            assert_eq!(deny().check_redirect(hops, &public), Ok(()), "hop {hops}");
+        }
+        assert_eq!(deny().check_redirect(MAX_REDIRECTS, &public), Err(RedirectError::TooMany));
+        for target in
+            ["http://127.0.0.1/", "http://169.254.169.254/", "http://[::ffff:0:7f00:1]/", "http://[64:ff9b::a00:1]/"]
+        {
+            assert!(
+                matches!(
+                    deny().check_redirect(1, &url(target)),
+                    Err(RedirectError::Target(SsrfError::Forbidden { .. }))
+                ),
+                "{target}"
+            );
+        }
+        assert!(matches!(
+            deny().check_redirect(0, &url("file:///etc/passwd")),
+            Err(RedirectError::Target(SsrfError::Scheme))
+        ));
+        let allow = TargetPolicy { allow_private: true };
+        assert_eq!(allow.check_redirect(2, &url("http://127.0.0.1/")), Ok(()));
+        assert_eq!(allow.check_redirect(MAX_REDIRECTS, &url("http://127.0.0.1/")), Err(RedirectError::TooMany));
     }
 
     #[test]
