@@ -23,7 +23,7 @@ fn secret() -> WebhookSecret {
 }
 
 fn event(id: &str, kind: &str, session: &str, user: &UserId, paid: bool) -> Vec<u8> {
-    let mut object: Value = serde_json::from_slice(include_bytes!("data/checkout_session.json")).unwrap();
+    let mut object: Value = serde_json::from_slice(include_bytes!("fixtures/checkout_session.json")).unwrap();
     object["id"] = json!(session);
     object["client_reference_id"] = json!(user.to_string());
     object["metadata"] = json!({"user_id": user.to_string(), "pack_id": "pack_100", "credits": "100"});
@@ -31,7 +31,7 @@ fn event(id: &str, kind: &str, session: &str, user: &UserId, paid: bool) -> Vec<
     object["status"] = json!("complete");
     object["amount_total"] = json!(900);
     object["currency"] = json!("usd");
-    let mut event: Value = serde_json::from_slice(include_bytes!("data/event.json")).unwrap();
+    let mut event: Value = serde_json::from_slice(include_bytes!("fixtures/event.json")).unwrap();
     event["id"] = json!(id);
     event["type"] = json!(kind);
     event["created"] = json!(T);

@@ -24,9 +24,15 @@ fn database_files_and_folder_are_private() {
     // A write, so that the WAL and shared-memory files exist.
     let email = Email::parse("modes@example.com").unwrap();
     store
-        .upsert_by_email(&email, &|_| {
-            ProfileChanges::default().create(email.clone(), Utc::now()).map_err(levqor_accounts::AccountsError::Invalid)
-        })
+        .upsert_by_email(
+            &email,
+            &|_| {
+                ProfileChanges::default()
+                    .create(email.clone(), Utc::now())
+                    .map_err(levqor_accounts::AccountsError::Invalid)
+            },
+            None,
+        )
         .unwrap();
     assert_eq!(mode(&root.path().join("data")), 0o700);
     for file in ["levqor.db", "levqor.db-wal", "levqor.db-shm"] {
