@@ -95,7 +95,7 @@ regex!(
 );
 regex!(
     MAIL_VERB,
-    r"^(?:e-?mail|mail)\b|\bby e-?mail\b|\b(?:send|forward|reply|write|drop|shoot)\s+(?:\S+\s+){0,3}?(?:an?\s+|the\s+)?e-?mails?\b|\b(?:e-?mail|mail)\s+(?:me|us|him|her|them|it|the\s+\w+|what|all|everyone|a copy|[a-z0-9._%+-]+@)|\bforward\b|\breply\b"
+    r"^(?:e-?mail|mail)\b|\bby e-?mail\b|\b(?:send|forward|reply|write|drop|shoot)\s+(?:\S+\s+){0,3}?(?:an?\s+|the\s+)?e-?mails?\b|\b(?:e-?mail|mail)\s+(?:me|us|him|her|them|it|the\s+\w+|what|all|everyone|a copy|[a-z0-9._%+-]+@)"
 );
 regex!(LOG, r"\b(?:log|logs|logged|record it|keep a record)\b");
 regex!(EMAIL_ADDR, r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}");
@@ -117,7 +117,8 @@ regex!(TITLED, r"\b(?:called|titled|named|with (?:the )?title)\s+(.+)$");
 regex!(SUBJECT, r"\b(?:with (?:the )?subject|subject)\s*:?\s+(.+)$");
 regex!(BODY, r"\b(?:(?:and )?(?:with )?the body|body)\s*:?\s+(qqq\d+qqq)");
 regex!(ONES, r"\b(?:only\s+)?(?:the\s+)?([a-z]+)\s+ones\b");
-regex!(LABELS, r"\b(?:as|into)\s+(.+)$");
+regex!(LABELS, r"\b(?:as|into)\s+([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*\s*,?\s*(?:or|and)\s+[a-z0-9-]+)");
+regex!(FORWARD, r"\b(?:forward|reply|respond)\b");
 regex!(CAPITALISED_FROM, r"\bfrom\s+([A-Z][a-zA-Z]+(?:\s+[A-Z][a-zA-Z]+)?)");
 regex!(FROM_ADDRESS, r"\bfrom\s+([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})");
 regex!(
@@ -512,6 +513,10 @@ impl Draft {
     }
 
     fn read_clause(&mut self, orig: &str, low: &str) {
+        // "#triage" or "#digest" names a channel, not a step: hide it from the word cues.
+        let low = &CHANNEL
+            .replace_all(low, |c: &regex::Captures<'_>| " ".repeat(c.get(0).map_or(0, |m| m.len())))
+            .into_owned();
         // A condition guards the clause's sinks: split it off.
         // A number or a quoted text ends the condition; what follows is an action
         // ("only if the rating is less than 3 email support@x.io").
@@ -658,6 +663,9 @@ impl Draft {
         for (i, (at, _, _)) in http_sinks.iter().enumerate() {
             sinks.push((*at, Sink::Http(i)));
         }
+        if sinks.is_empty() && http_sinks.is_empty() && FORWARD.is_match(low) {
+            sinks.push((0, Sink::Gmail));
+        }
         if sinks.is_empty() && LOG.is_match(low) {
             sinks.push((0, Sink::Log));
         }
@@ -779,9 +787,11 @@ impl Draft {
     }
 
     fn labels(&mut self, orig: &str, low: &str) -> Vec<String> {
-        if let Some(m) = LABELS.captures(low).and_then(|c| c.get(1)) {
+        // The list may span commas the clauses were split at: read it from the whole text.
+        let _ = (orig, low);
+        if let Some(m) = LABELS.captures(&self.lower).and_then(|c| c.get(1)) {
             let listed: Vec<String> = self
-                .untoken(&orig[m.range()])
+                .untoken(&self.text[m.range()])
                 .split([',', '/'])
                 .flat_map(|s| s.split(" or "))
                 .flat_map(|s| s.split(" and "))
@@ -876,7 +886,7 @@ impl Draft {
                 .or_else(|| cap_str(&c, 2))
                 .and_then(|n| n.parse::<usize>().ok())
                 .and_then(|n| self.quotes.get(n).cloned())
-                .or_else(|| cap_str(&c, 3).filter(|n| !matches!(*n, "notion" | "new")).map(str::to_owned))
+                .or_else(|| cap_str(&c, 3).filter(|n| !matches!(*n, "notion" | "new")).map(|n| self.untoken(n)))
         });
         self.warnings.push(match name {
             Some(name) => format!(

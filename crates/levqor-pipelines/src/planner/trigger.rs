@@ -19,11 +19,11 @@ static EMAIL_FAMILIES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         re(&format!(r"\b(?:incoming|inbound|new|unread|arriving|received)\s+{MAIL}\b")),
         // "an email … lands / arrives / comes in"
         re(&format!(
-            r"\b{MAIL}\b[^,;.]{{0,60}}?\b(?:arrives?|lands?|comes? in|hits? (?:my|our|the) inbox|is received|gets? received|shows? up|reaches (?:me|us|my|our))\b"
+            r"\b{MAIL}\b(?:[^,;.]|\.\S){{0,60}}?\b(?:arrives?|lands?|comes? in|hits? (?:my|our|the) inbox|is received|gets? received|shows? up|reaches (?:me|us|my|our))\b"
         )),
         // "a message arrives in my Gmail / inbox"
         re(
-            r"\bmessages?\b[^,;.]{0,40}?\b(?:arrives?|lands?|comes? in|shows? up|is received)\s+(?:in|into|at)\s+(?:my|our|the)\s+(?:gmail|inbox|mailbox)\b",
+            r"\bmessages?\b(?:[^,;.]|\.\S){0,40}?\b(?:arrives?|lands?|comes? in|shows? up|is received)\s+(?:in|into|at)\s+(?:my|our|the)\s+(?:gmail|inbox|mailbox)\b",
         ),
         // "emails I receive", "I get an email"
         re(&format!(r"\b{MAIL}\s+(?:that\s+)?(?:i|we)\s+(?:receive|get)\b")),
@@ -35,7 +35,7 @@ static EMAIL_FAMILIES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // "each email", "every incoming email"
         re(r"\b(?:each|every|any)\s+(?:new\s+|incoming\s+)?e-?mails?\b(?:\s+(?:in|to)\s+(?:my|our|the)\s+inbox)?"),
         // "in my inbox" next to a new-thing word
-        re(r"\b(?:new|incoming)\b[^,;.]{0,30}?\b(?:in|to|into)\s+(?:my|our|the)\s+(?:inbox|mailbox)\b"),
+        re(r"\b(?:new|incoming)\b(?:[^,;.]|\.\S){0,30}?\b(?:in|to|into)\s+(?:my|our|the)\s+(?:inbox|mailbox)\b"),
     ]
 });
 
