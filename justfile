@@ -52,7 +52,8 @@ planner-eval *args:
     bin="${CARGO_TARGET_DIR:-target}/release/levqor"
     dir=$(mktemp -d)
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    export DATABASE_URL="sqlite://$dir/levqor.db" LEVQOR_DATA_DIR="$dir" PLAN_RATE=1000
+    # Sixty plans in a row from one address: lift the per-user plan rate and the write limits.
+    export DATABASE_URL="sqlite://$dir/levqor.db" LEVQOR_DATA_DIR="$dir" PLAN_RATE=1000 RATE_BURST=1000 RATE_GLOBAL=1000
     unset OPENAI_API_KEY
     admin=$("$bin" keys create --admin --label planner-eval)
     LEVQOR_ADDR="127.0.0.1:$port" "$bin" serve >"$dir/serve.log" 2>&1 &
