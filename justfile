@@ -41,3 +41,26 @@ bench:
     command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
     cargo build --release -p levqor --bins --example bare_echo
     python3 scripts/bench/jobs.py
+
+# The rule planner scored on ../shared/planner/dev_set.jsonl through POST /api/v1/plan:
+# a release build serving a throw-away SQLite data dir on a free loopback port, a
+# user and its key made with the CLI, then eval.py. Extra args go to eval.py.
+planner-eval *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release -q -p levqor
+    bin="${CARGO_TARGET_DIR:-target}/release/levqor"
+    dir=$(mktemp -d)
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # Sixty plans in a row from one address: lift the per-user plan rate and the write limits.
+    export DATABASE_URL="sqlite://$dir/levqor.db" LEVQOR_DATA_DIR="$dir" PLAN_RATE=1000 RATE_BURST=1000 RATE_GLOBAL=1000
+    unset OPENAI_API_KEY
+    admin=$("$bin" keys create --admin --label planner-eval)
+    LEVQOR_ADDR="127.0.0.1:$port" "$bin" serve >"$dir/serve.log" 2>&1 &
+    pid=$!
+    trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+    curl -sf -X POST "http://127.0.0.1:$port/api/v1/users/upsert" -H "X-Api-Key: $admin" \
+      -H 'Content-Type: application/json' -d '{"email": "planner-eval@example.com", "name": "Planner eval"}' >/dev/null
+    key=$("$bin" keys create --user planner-eval@example.com --label planner-eval)
+    python3 ../shared/planner/eval.py --url "http://127.0.0.1:$port" --key "$key" {{args}}

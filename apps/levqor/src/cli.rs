@@ -26,6 +26,14 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Plan a pipeline from plain words with the configured planner and print it,
+    /// with its warnings and estimated cost (nothing is stored).
+    Plan {
+        /// What the pipeline should do, e.g. "every Friday at 5pm post a reminder to #team on Slack".
+        text: String,
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+    },
     /// Print the OpenAPI document (JSON), or the API reference in Markdown.
     Openapi {
         /// Markdown (docs/API.md) instead of JSON.

@@ -118,3 +118,28 @@ pub fn openapi(markdown: bool) -> CommandResult {
     let mut out = std::io::stdout();
     write!(out, "{text}").map_err(|e| e.to_string())
 }
+
+/// `levqor plan "<text>"`: the pipeline the configured planner makes, its
+/// warnings and the estimated cost of a run, as one JSON object on stdout.
+pub fn plan(text: &str, settings: &crate::config::ServeSettings) -> CommandResult {
+    let registry = levqor_connectors::ConnectorRegistry::with_defaults(&settings.connector_config())
+        .map_err(|e| format!("cannot build the connectors: {e}"))?;
+    let catalogue = levqor_pipelines::Catalogue::from_registry(&registry);
+    let planner = wiring::planner(&catalogue, settings)?;
+    let plan = actix_web::rt::System::new().block_on(planner.plan(text)).map_err(|e| match e {
+        levqor_pipelines::PlanError::Invalid(problems) => {
+            let listed: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.problem)).collect();
+            format!("the planned pipeline is invalid: {}", listed.join("; "))
+        }
+        other => other.to_string(),
+    })?;
+    let cost = levqor_pipelines::estimate_cost(&plan.pipeline, &wiring::cost_rules(settings));
+    let out = serde_json::json!({
+        "planner": plan.planner.as_str(),
+        "pipeline": plan.pipeline,
+        "warnings": plan.warnings,
+        "estimated_cost": cost.get(),
+    });
+    let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
+    writeln!(std::io::stdout(), "{text}").map_err(|e| e.to_string())
+}

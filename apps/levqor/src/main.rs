@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Worker(settings) => worker(settings),
         Command::Migrate(store) => commands::migrate(&store),
         Command::Keys(command) => commands::keys(command),
+        Command::Plan { text, settings } => commands::plan(&text, &settings),
         Command::Openapi { markdown } => commands::openapi(markdown),
     };
     match outcome {

@@ -91,19 +91,7 @@ pub fn cost_rules(settings: &ServeSettings) -> CostRules {
 /// (falling back to the rules on any failure), the rules otherwise.
 pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSettings) -> Result<PipelineService, String> {
     let catalogue = Catalogue::from_registry(&connectors.registry);
-    let limits = Limits::default();
-    let planner: Arc<dyn Planner> = match settings.openai_api_key.as_deref().filter(|k| !k.trim().is_empty()) {
-        Some(key) => {
-            let mut config = OpenAiConfig::new(key.trim());
-            config.base_url = settings.openai_base_url.trim_end_matches('/').to_owned();
-            config.model = settings.openai_model.clone();
-            Arc::new(
-                OpenAiPlanner::new(config, catalogue.clone(), limits)
-                    .map_err(|e| format!("cannot build the OpenAI planner: {e}"))?,
-            )
-        }
-        None => Arc::new(RulePlanner::new(catalogue.clone(), limits)),
-    };
+    let planner = planner(&catalogue, settings)?;
     Ok(PipelineService::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
@@ -116,4 +104,22 @@ pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSetting
     .with_max_run_cost(Credits::new(settings.billing.max_run_cost))
     .with_plan_rate(settings.plan_rate)
     .with_daily_cap(Credits::new(settings.billing.daily_credit_cap)))
+}
+
+/// The configured planner: OpenAI when `OPENAI_API_KEY` is set, the rules
+/// otherwise (also what `levqor plan` uses).
+pub fn planner(catalogue: &Catalogue, settings: &ServeSettings) -> Result<Arc<dyn Planner>, String> {
+    let limits = Limits::default();
+    Ok(match settings.openai_api_key.as_deref().filter(|k| !k.trim().is_empty()) {
+        Some(key) => {
+            let mut config = OpenAiConfig::new(key.trim());
+            config.base_url = settings.openai_base_url.trim_end_matches('/').to_owned();
+            config.model = settings.openai_model.clone();
+            Arc::new(
+                OpenAiPlanner::new(config, catalogue.clone(), limits)
+                    .map_err(|e| format!("cannot build the OpenAI planner: {e}"))?,
+            )
+        }
+        None => Arc::new(RulePlanner::new(catalogue.clone(), limits)),
+    })
 }

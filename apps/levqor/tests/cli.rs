@@ -61,6 +61,34 @@ fn keys_create_list_revoke() {
 }
 
 #[test]
+fn plan_prints_the_pipeline_warnings_and_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/levqor.db", dir.path().display());
+    let out = levqor(
+        &["plan", "Every Monday at 8am fetch https://api.example.com/queue, summarize it and post to #ops"],
+        &db,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["planner"], "rules");
+    assert_eq!(plan["pipeline"]["trigger"], "schedule");
+    assert_eq!(plan["pipeline"]["schedule"], "0 8 * * 1");
+    let actions: Vec<String> = plan["pipeline"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}.{}", s["connector"].as_str().unwrap(), s["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, ["http.request", "ai.summarize", "slack.post_message"]);
+    // RUN_COST 1 + one AI step at AI_STEP_COST 1.
+    assert_eq!(plan["estimated_cost"], 2);
+    assert!(plan["warnings"].is_array());
+    let out = levqor(&["plan", "the weather is nice"], &db);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("e.g."), "{}", text(&out.stderr));
+}
+
+#[test]
 fn migrate_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/nested/levqor.db", dir.path().display());

@@ -374,3 +374,156 @@ fn keeps_at_most_the_step_limit() {
     assert_eq!(plan.pipeline.steps.len(), 2);
     assert!(plan.warnings.iter().any(|w| w.contains("first 2")), "{:?}", plan.warnings);
 }
+
+/// One sentence per phrase family, none of them from the dev set: (text,
+/// trigger, cron, actions in order).
+#[test]
+fn reads_phrase_families() {
+    use Trigger::*;
+    let cases: &[(&str, Trigger, Option<&str>, &[&str])] = &[
+        // URLs and verbs → http
+        ("PATCH https://api.acme.test/flags with {\"beta\": true}", Manual, None, &["http.request"]),
+        ("Poll https://status.acme.test/health every 3 minutes", Schedule, Some("*/3 * * * *"), &["http.request"]),
+        (
+            "Download https://data.acme.test/rates.json hourly and log it",
+            Schedule,
+            Some("0 * * * *"),
+            &["http.request", "builtin.log"],
+        ),
+        ("Forward each submission to https://hooks.acme.test/in", Webhook, None, &["http.request"]),
+        // webhook families
+        ("When our shop calls this endpoint, tell #shop on Slack", Webhook, None, &["slack.post_message"]),
+        ("Whenever someone completes the onboarding survey, add a Notion page", Webhook, None, &["notion.create_page"]),
+        ("Each time a refund request comes in, message Telegram chat 5151", Webhook, None, &["telegram.send_message"]),
+        // email families
+        (
+            "When mail from boss@acme.test lands in my inbox, text Telegram chat 777",
+            EmailReceived,
+            None,
+            &["builtin.filter", "telegram.send_message"],
+        ),
+        (
+            "For every email we get about invoices, create a Notion page",
+            EmailReceived,
+            None,
+            &["builtin.filter", "notion.create_page"],
+        ),
+        ("If a customer sends us an email, post it to #support", EmailReceived, None, &["slack.post_message"]),
+        // schedule families
+        (
+            "Every other day at 6:30 email ops@acme.test the status",
+            Schedule,
+            Some("30 6 */2 * *"),
+            &["gmail.send_email"],
+        ),
+        (
+            "On the 1st of each month at 8am post 'Invoices are due' to #finance",
+            Schedule,
+            Some("0 8 1 * *"),
+            &["slack.post_message"],
+        ),
+        (
+            "Every last Friday of the month at 5pm remind #all on Slack",
+            Schedule,
+            Some("0 17 * * 5L"),
+            &["slack.post_message"],
+        ),
+        ("Four times an hour check https://acme.test/queue", Schedule, Some("*/15 * * * *"), &["http.request"]),
+        (
+            "Every Tuesday and Thursday at 9:45 tell Telegram chat 2468 'standup'",
+            Schedule,
+            Some("45 9 * * 2,4"),
+            &["telegram.send_message"],
+        ),
+        // conditions → filter before the step they guard
+        (
+            "When an order webhook arrives, post to #sales only if the total is above 250",
+            Webhook,
+            None,
+            &["builtin.filter", "slack.post_message"],
+        ),
+        (
+            "Every 10 minutes get https://acme.test/errors and alert #oncall if the count is over 5",
+            Schedule,
+            Some("*/10 * * * *"),
+            &["http.request", "builtin.filter", "slack.post_message"],
+        ),
+        // ai steps feed the next step
+        (
+            "Every Friday evening summarize my Gmail messages and post the summary to #weekly",
+            Schedule,
+            Some("0 18 * * 5"),
+            &["gmail.list_messages", "ai.summarize", "slack.post_message"],
+        ),
+        (
+            "Triage every incoming bug report as bug, question or idea and post it to #triage",
+            Webhook,
+            None,
+            &["ai.classify", "slack.post_message"],
+        ),
+        // several actions in order
+        (
+            "Search Notion for 'roadmap', then summarize it and email the summary to cto@acme.test",
+            Manual,
+            None,
+            &["notion.search", "ai.summarize", "gmail.send_email"],
+        ),
+        (
+            "Text Telegram chat 99 and post to #ops that the backup finished",
+            Manual,
+            None,
+            &["telegram.send_message", "slack.post_message"],
+        ),
+        // nothing added that was not asked for
+        ("When a signup arrives, log it", Webhook, None, &["builtin.log"]),
+    ];
+    let planner = planner();
+    let mut failures = Vec::new();
+    for (text, trigger, cron, actions) in cases {
+        match planner.plan_text(text) {
+            Ok(plan) => {
+                let p = &plan.pipeline;
+                let got: Vec<String> = p.steps.iter().map(|s| s.qualified_action()).collect();
+                if p.trigger != *trigger || p.schedule.as_deref() != *cron || got != *actions {
+                    failures.push(format!(
+                        "{text:?}: {} {:?} {got:?} {}",
+                        p.trigger,
+                        p.schedule,
+                        serde_json::to_string(&p.steps).unwrap()
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("{text:?}: {e:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn takes_recipients_and_bodies_from_the_text() {
+    let plan = planner()
+        .plan_text("POST {\"ping\": 1} to https://hb.acme.test/beat, then tell Telegram chat -1009876543 and #ops")
+        .unwrap();
+    let s = &plan.pipeline.steps;
+    assert_eq!(s[0].params["method"], json!("POST"));
+    assert_eq!(s[0].params["url"], json!("https://hb.acme.test/beat"));
+    assert_eq!(s[0].params["body"], json!({"ping": 1}));
+    assert_eq!(s[1].params["chat_id"], json!(-1009876543_i64));
+    assert_eq!(s[2].params["channel"], json!("#ops"));
+    let plan = planner().plan_text("When an email from ana@acme.test arrives, forward it to me@home.test").unwrap();
+    let s = &plan.pipeline.steps;
+    assert_eq!((s[0].params["field"].clone(), s[0].params["value"].clone()), (json!("from"), json!("ana@acme.test")));
+    assert_eq!(s[1].params["to"], json!("me@home.test"));
+    let plan = planner().plan_text("Add a page to the Notion 'Ideas' database called 'Launch'").unwrap();
+    let s = &plan.pipeline.steps;
+    assert_eq!(s[0].params["title"], json!("Launch"));
+    assert!(plan.warnings.iter().any(|w| w.contains("\"Ideas\"")), "{:?}", plan.warnings);
+}
+
+#[test]
+fn says_what_it_understood_when_it_cannot_plan() {
+    let Err(PlanError::NotUnderstood { hint }) = planner().plan_text("every Monday at 9am, something nice") else {
+        panic!("planned the unplannable")
+    };
+    assert!(hint.contains("schedule") && hint.contains("0 9 * * 1") && hint.contains("e.g."), "{hint}");
+}

@@ -6,11 +6,19 @@ use serde::Serialize;
 
 use crate::document::Pipeline;
 
+mod http;
 mod openai;
 mod rules;
+pub mod schedule;
+mod trigger;
 
 pub use openai::{OpenAiConfig, OpenAiPlanner, extract_json};
 pub use rules::RulePlanner;
+
+#[allow(clippy::expect_used)] // constant patterns, compiled by every test
+fn re(pattern: &str) -> regex::Regex {
+    regex::Regex::new(pattern).expect("a valid constant pattern")
+}
 
 /// Longest description a planner accepts, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;

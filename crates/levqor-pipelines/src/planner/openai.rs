@@ -288,7 +288,47 @@ pub fn system_prompt(catalogue: &Catalogue, limits: &Limits) -> String {
         "Use only these connectors, actions and params. When the description does not give a value a required param needs \
          (a channel, a database id, an address), use a template from the input such as {{input.email}}.",
     );
+    let examples = worked_examples(catalogue, limits);
+    if !examples.is_empty() {
+        out.push_str("\nExamples:\n");
+        for (description, doc) in examples {
+            out.push_str(&format!("Description: {description}\nPipeline: {doc}\n"));
+        }
+    }
     out
+}
+
+/// Worked examples for the prompt, one per trigger family: an HTTP call, a
+/// condition, an AI step feeding the next step. Each is checked against the
+/// catalogue and only the ones that validate are shown, so the prompt never
+/// teaches an action or a param the deployment does not have.
+pub fn worked_examples(catalogue: &Catalogue, limits: &Limits) -> Vec<(&'static str, Value)> {
+    let candidates = [
+        (
+            "When someone submits the signup form, post their email to #signups on Slack",
+            json!({"description": "Post each signup to #signups", "trigger": "webhook", "actions": [
+                {"connector": "slack", "action": "post_message", "params": {"channel": "#signups", "text": "New signup: {{input.email}}"}}
+            ]}),
+        ),
+        (
+            "Every weekday at 8:30 fetch https://api.example.com/report, summarize it and email the summary to ops@example.com",
+            json!({"description": "Weekday report summary", "trigger": "schedule", "schedule": "30 8 * * 1-5", "actions": [
+                {"connector": "http", "action": "request", "params": {"method": "GET", "url": "https://api.example.com/report"}},
+                {"connector": "ai", "action": "summarize", "params": {"text": "{{steps.s1.output.body}}"}},
+                {"connector": "gmail", "action": "send_email", "params": {"to": "ops@example.com", "subject": "Daily report", "body": "{{steps.s2.output.summary}}"}}
+            ]}),
+        ),
+        (
+            "If an email from billing@example.com arrives with an amount over 100, create a page in Notion database 0123456789abcdef0123456789abcdef and message Telegram chat 4242",
+            json!({"description": "Large invoices to Notion and Telegram", "trigger": "email.received", "actions": [
+                {"connector": "builtin", "action": "filter", "params": {"input": "{{input}}", "field": "from", "op": "contains", "value": "billing@example.com"}},
+                {"connector": "builtin", "action": "filter", "params": {"input": "{{input}}", "field": "amount", "op": "gt", "value": 100}},
+                {"connector": "notion", "action": "create_page", "params": {"database_id": "0123456789abcdef0123456789abcdef", "title": "{{input.subject}}", "content": "{{input.body}}"}},
+                {"connector": "telegram", "action": "send_message", "params": {"chat_id": 4242, "text": "New invoice: {{steps.s3.output.url}}"}}
+            ]}),
+        ),
+    ];
+    candidates.into_iter().filter(|(_, doc)| validate_document(doc, catalogue, limits).is_ok()).collect()
 }
 
 #[cfg(test)]
@@ -305,6 +345,22 @@ mod tests {
         assert_eq!(extract_json(r#"{"pipeline": {"trigger": "manual"}}"#), Some(json!({"trigger": "manual"})));
         assert_eq!(extract_json("Sure! Here is your workflow: do the thing."), None);
         assert_eq!(extract_json("[1, 2]"), None);
+    }
+
+    #[test]
+    fn examples_are_valid_for_the_catalogue_and_shown() {
+        let catalogue = Catalogue::from_registry(
+            &levqor_connectors::ConnectorRegistry::with_defaults(&levqor_connectors::ConnectorConfig::default())
+                .unwrap(),
+        );
+        let limits = Limits::default();
+        assert_eq!(worked_examples(&catalogue, &limits).len(), 3);
+        let prompt = system_prompt(&catalogue, &limits);
+        assert!(prompt.contains("Examples:") && prompt.contains("\"schedule\":\"30 8 * * 1-5\""), "{prompt}");
+        // A deployment without Telegram is not taught Telegram.
+        let fewer = Catalogue::new(catalogue.connectors().iter().filter(|c| c.name != "telegram").cloned().collect());
+        assert_eq!(worked_examples(&fewer, &limits).len(), 2);
+        assert!(!system_prompt(&fewer, &limits).contains("Telegram chat 4242"));
     }
 
     #[test]
