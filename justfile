@@ -36,8 +36,12 @@ api-docs:
 conformance *args:
     python3 ../shared/conformance/conformance.py --checkout "$(pwd)" {{args}}
 
-# Jobs benchmark (release build, wrk on loopback); writes docs/BENCHMARKS.md.
-bench:
+# Jobs benchmark (release build, wrk on loopback): the bare actix echo, intake as
+# shipped, SQLite, PostgreSQL at 127.0.0.1:5432 with one and three processes, and
+# graphile-worker as the peer; writes docs/BENCHMARKS.md. Arguments go to
+# scripts/bench/jobs.py (e.g. `just bench --seconds 2 --jobs 2000` for a smoke run).
+bench *args:
     command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+    test -d scripts/bench/graphile/node_modules/graphile-worker || (cd scripts/bench/graphile && npm ci --no-audit --no-fund)
     cargo build --release -p levqor --bins --example bare_echo
-    python3 scripts/bench/jobs.py
+    python3 scripts/bench/jobs.py {{args}}
