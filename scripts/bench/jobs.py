@@ -295,9 +295,11 @@ class Postgres:
         self.run_id = secrets.token_hex(4)
 
     def psql(self, sql, db="postgres"):
-        return subprocess.run(["psql", "-h", self.host, "-p", str(self.port), "-U", "postgres", "-d", db,
-                               "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
-                              capture_output=True, text=True, check=True, timeout=600).stdout.strip()
+        p = subprocess.run(["psql", "-h", self.host, "-p", str(self.port), "-U", "postgres", "-d", db,
+                            "-v", "ON_ERROR_STOP=1", "-Atqc", sql], capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"psql ({db}): {sql[:80]}: {p.stderr.strip()}")
+        return p.stdout.strip()
 
     def create(self, stage):
         name = f"levqor_bench_{self.run_id}_{stage}"
@@ -314,9 +316,9 @@ class Postgres:
         return base + "?sslmode=disable" if levqor else base
 
     def describe(self):
-        v = self.psql("SHOW server_version")
-        settings = {k: self.psql(f"SHOW {k}") for k in ("fsync", "synchronous_commit", "shared_buffers")}
-        return f"PostgreSQL {v.split()[0]} (" + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ")"
+        version = self.psql("SHOW server_version").split()[0]
+        settings = ", ".join(f"{k} = {self.psql(f'SHOW {k}')}" for k in ("fsync", "synchronous_commit", "shared_buffers"))
+        return f"PostgreSQL {version} ({settings})"
 
 
 def pg_drain(pg, a, tmp, processes):
@@ -358,8 +360,9 @@ def graphile_drain(pg, a, tmp, jobs):
     url = pg.url(db, levqor=False)
     node = ["node", os.path.join(GRAPHILE, "run.js")]
     log = os.path.join(tmp, "graphile.log")
-    subprocess.run(node + ["migrate", url], cwd=GRAPHILE, check=True, timeout=120,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    m = subprocess.run(node + ["migrate", url], cwd=GRAPHILE, timeout=120, capture_output=True, text=True)
+    if m.returncode != 0:
+        raise RuntimeError(f"graphile-worker migrate: {m.stderr.strip()}")
     # The graphile way to add many jobs: one add_jobs call.
     added = int(pg.psql("SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, "
                         "NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec "
@@ -419,6 +422,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="levqor-bench-")
     CLEANUP.push(f"remove {tmp}", lambda: shutil.rmtree(tmp, ignore_errors=True))
     try:
+        use_private_copies(tmp)
         results = run_all(a, pg, tmp)
     finally:
         CLEANUP.run()
@@ -427,6 +431,23 @@ def main():
     if not a.no_write:
         write_report(results, a, pg)
         print(f"wrote {a.out}")
+
+
+def use_private_copies(tmp):
+    """Runs copies of the binaries: the target directory may be shared, and a build
+    finishing elsewhere during the run must not swap the binary between stages."""
+    global BIN, BARE
+    os.makedirs(os.path.join(tmp, "bin"))
+    for name in ("BIN", "BARE"):
+        copy = os.path.join(tmp, "bin", os.path.basename(globals()[name]))
+        shutil.copy2(globals()[name], copy)
+        globals()[name] = copy
+
+
+def checkout_commit():
+    p = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                       timeout=30)
+    return p.stdout.strip() if p.returncode == 0 else "unknown"
 
 
 def run_all(a, pg, tmp):
@@ -448,6 +469,12 @@ def run_all(a, pg, tmp):
     data = os.path.join(tmp, "sqlite")
     srv = Levqor(data, workers=0)
     key = user_key(srv.base)
+    # Which commit the binary was built from, beside the checkout's (a stale
+    # build measures other code).
+    r["build"] = call("GET", srv.base + "/ops/uptime")["build"]
+    r["checkout"] = checkout_commit()
+    if not r["build"].startswith(r["checkout"]):
+        print(f"warning: levqor was built from {r['build']}, the checkout is at {r['checkout']}", file=sys.stderr)
     r["intake"] = wrk(srv.base + "/api/v1/intake", a.seconds, a.connections, key)
     r["intake_rss_mb"] = srv.rss_peak_mb()
     backlog = srv.queue_health()["queued"]
@@ -561,7 +588,7 @@ def write_report(r, a, pg):
         "Produced by `just bench`, which builds release binaries, installs graphile-worker",
         "(`npm ci` in scripts/bench/graphile) and runs",
         f"`{cmd}`.",
-        f"Last run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {os.cpu_count()} cores ({cpu}),",
+        f"Last run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, levqor build `{r['build']}`, on {os.cpu_count()} cores ({cpu}),",
         "SQLite in WAL mode with `synchronous = FULL`; " + pg.describe() + " on the same machine;",
         f"load from `wrk` on the same machine (2 threads, {a.connections} connections, {a.seconds} s),",
         "so the load generator shares the cores. Levqor runs with its default logging (info-level",
