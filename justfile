@@ -36,10 +36,11 @@ api-docs:
 conformance *args:
     python3 ../shared/conformance/conformance.py --checkout "$(pwd)" {{args}}
 
-# Jobs benchmark (release build, wrk on loopback): the bare actix echo, intake as
-# shipped, SQLite, PostgreSQL at 127.0.0.1:5432 with one and three processes, and
-# graphile-worker as the peer; writes docs/BENCHMARKS.md. Arguments go to
-# scripts/bench/jobs.py (e.g. `just bench --seconds 2 --jobs 2000` for a smoke run).
+# One run: the bare actix echo, intake as shipped, SQLite, PostgreSQL at
+# 127.0.0.1:5432 with one and three processes, graphile-worker as the peer.
+# Arguments go to scripts/bench/jobs.py; a smoke run (its figures mean nothing):
+# `just bench --seconds 2 --latency-jobs 20 --jobs 2000 --pg-workers 32 --no-write`.
+# Jobs benchmark (release build, wrk on loopback); writes docs/BENCHMARKS.md.
 bench *args:
     command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
     test -d scripts/bench/graphile/node_modules/graphile-worker || (cd scripts/bench/graphile && npm ci --no-audit --no-fund)

@@ -198,7 +198,7 @@ class Levqor:
 
 
 def wrk(url, seconds, connections, key=None):
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("LEVQOR_KEY", "LEVQOR_JOBS_PER_THREAD")}
     if key:
         env["LEVQOR_KEY"] = key
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", LUA, url],
