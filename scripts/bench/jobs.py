@@ -96,6 +96,16 @@ def call(method, url, body=None, key=None):
         return json.loads(r.read() or b"null")
 
 
+def tail(path, lines=8):
+    """The end of a log, for an error message (the run's directory is removed on exit)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(os.path.getsize(path) - 4096, 0))
+            return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def stop_process(proc, grace=20):
     if proc.poll() is not None:
         return
@@ -158,7 +168,7 @@ class Levqor:
         deadline = time.time() + seconds
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"levqor {self.command} exited with {self.proc.returncode}; see {self.log}")
+                raise RuntimeError(f"levqor {self.command} exited with {self.proc.returncode}:\n{tail(self.log)}")
             if self.command == "serve":
                 try:
                     urllib.request.urlopen(self.base + "/health", timeout=1)
@@ -168,7 +178,7 @@ class Levqor:
             elif os.path.exists(self.log) and b"levqor worker running" in open(self.log, "rb").read():
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"levqor {self.command} not ready after {seconds} s; see {self.log}")
+        raise RuntimeError(f"levqor {self.command} not ready after {seconds} s:\n{tail(self.log)}")
 
     def rss_peak_mb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -373,9 +383,9 @@ def graphile_drain(pg, a, tmp, jobs):
     try:
         rc = proc.wait(timeout=a.drain_timeout + 60)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"graphile-worker still running after {a.drain_timeout + 60} s; see {log}")
+        raise RuntimeError(f"graphile-worker still running after {a.drain_timeout + 60} s:\n{tail(log)}")
     if rc != 0:
-        raise RuntimeError(f"graphile-worker exited with {rc}; see {log}")
+        raise RuntimeError(f"graphile-worker exited with {rc}:\n{tail(log)}")
     with open(result) as f:
         r = json.load(f)
     left = int(pg.psql("SELECT count(*) FROM graphile_worker.jobs", db))
@@ -404,6 +414,10 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
+    for name in ("seconds", "connections", "workers", "latency_jobs", "jobs", "pg_workers", "graphile_concurrency",
+                 "enqueue_timeout", "drain_timeout"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
     for path in (BIN, BARE):
         if not os.path.exists(path):
             sys.exit(f"missing {path}: run `cargo build --release -p levqor --bins --example bare_echo` first")
