@@ -36,11 +36,16 @@ api-docs:
 conformance *args:
     python3 ../shared/conformance/conformance.py --checkout "$(pwd)" {{args}}
 
+# One run: the bare actix echo, intake as shipped, SQLite, PostgreSQL at
+# 127.0.0.1:5432 with one and three processes, graphile-worker as the peer.
+# Arguments go to scripts/bench/jobs.py; a smoke run (its figures mean nothing):
+# `just bench --seconds 2 --latency-jobs 20 --jobs 2000 --pg-workers 32 --no-write`.
 # Jobs benchmark (release build, wrk on loopback); writes docs/BENCHMARKS.md.
-bench:
+bench *args:
     command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+    test -d scripts/bench/graphile/node_modules/graphile-worker || (cd scripts/bench/graphile && npm ci --no-audit --no-fund)
     cargo build --release -p levqor --bins --example bare_echo
-    python3 scripts/bench/jobs.py
+    python3 scripts/bench/jobs.py {{args}}
 
 # The rule planner scored on ../shared/planner/dev_set.jsonl through POST /api/v1/plan:
 # a release build serving a throw-away SQLite data dir on a free loopback port, a
