@@ -62,7 +62,7 @@ impl Workflow for ConnectorWorkflow {
 }
 
 fn job_error(err: ConnectorError) -> JobError {
-    JobError { message: format!("{}: {err}", err.code()), retryable: err.retryable() }
+    JobError { message: format!("{}: {err}", err.code()), retryable: err.retryable(), retry_after: err.retry_after() }
 }
 
 #[cfg(test)]
