@@ -157,7 +157,7 @@ impl Workflow for ConnectorJob {
 pub fn job_error(err: RunError) -> JobError {
     match err {
         RunError::Connector(e) | RunError::Connection(ConnectionError::Connector(e)) => {
-            JobError { message: format!("{}: {e}", e.code()), retryable: e.retryable() }
+            JobError { message: format!("{}: {e}", e.code()), retryable: e.retryable(), retry_after: e.retry_after() }
         }
         RunError::Connection(e) => {
             let retryable =
@@ -169,7 +169,7 @@ pub fn job_error(err: RunError) -> JobError {
                 ConnectionError::Vault(_) => "credentials_unreadable",
                 _ => "connection_error",
             };
-            JobError { message: format!("{code}: {e}"), retryable }
+            JobError { message: format!("{code}: {e}"), retryable, retry_after: None }
         }
     }
 }

@@ -337,6 +337,7 @@ impl From<levqor_connectors::ConnectorError> for ApiError {
             }
             C::Timeout => Self::new(StatusCode::GATEWAY_TIMEOUT, code, message),
             C::RateLimited { retry_after: None }
+            | C::OutcomeUnknown(_)
             | C::UpstreamRefused { .. }
             | C::Network(_)
             | C::ResponseTooLarge { .. }
