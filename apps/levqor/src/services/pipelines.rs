@@ -528,8 +528,12 @@ impl StepRunner for ConnectorSteps {
                 .map_err(|e| {
                     let unknown = matches!(&e, RunError::Connector(c) if c.outcome_unknown());
                     let job = step_error(e);
-                    let failure = StepFailure::new(job.message, job.retryable).retry_after(job.retry_after);
-                    if unknown { failure.outcome_unknown() } else { failure }
+                    if unknown {
+                        // Retryable for a step that opted into `retry_unknown`.
+                        StepFailure::new(job.message, true).outcome_unknown()
+                    } else {
+                        StepFailure::new(job.message, job.retryable).retry_after(job.retry_after)
+                    }
                 })
         }
         .boxed()
