@@ -148,6 +148,12 @@ pub struct ServeSettings {
     #[arg(long, env = "OPENAI_MODEL", value_name = "OPENAI_MODEL", default_value = levqor_connectors::config::OPENAI_MODEL)]
     pub openai_model: String,
 
+    /// The longest wait, in milliseconds, a connector call sits out when a
+    /// service rate-limits it (its own wait, or the back-off); a longer wait ends
+    /// the call as rate-limited and the job backs off at least that long.
+    #[arg(long, env = "CONNECTOR_WAIT_CAP_MS", value_name = "CONNECTOR_WAIT_CAP_MS", default_value_t = levqor_connectors::config::WAIT_CAP_MS)]
+    pub connector_wait_cap_ms: u64,
+
     /// Pipelines each user may plan per minute (`POST /api/v1/plan`; each may call OpenAI).
     #[arg(long, env = "PLAN_RATE", value_name = "PLAN_RATE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub plan_rate: u32,
@@ -350,6 +356,7 @@ impl ServeSettings {
             openai_api_key: None,
             openai_base_url: levqor_connectors::config::OPENAI_BASE.into(),
             openai_model: levqor_connectors::config::OPENAI_MODEL.into(),
+            connector_wait_cap_ms: levqor_connectors::config::WAIT_CAP_MS,
             log_level: "info".into(),
             plan_rate: 10,
             billing: BillingSettings::default(),
@@ -368,6 +375,7 @@ impl ServeSettings {
             "OPENAI_API_KEY" => self.openai_api_key.clone(),
             "OPENAI_MODEL" => Some(self.openai_model.clone()),
             "LEVQOR_ALLOW_PRIVATE_TARGETS" => Some(self.allow_private_targets.to_string()),
+            "CONNECTOR_WAIT_CAP_MS" => Some(self.connector_wait_cap_ms.to_string()),
             _ => None,
         })
     }

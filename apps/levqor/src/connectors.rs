@@ -152,12 +152,16 @@ impl Workflow for ConnectorJob {
     }
 }
 
-/// A connector run's failure as a job error (`code: message`, retryable or not).
+/// A connector run's failure as a job error (`code: message`, retryable or not,
+/// and the wait a rate limit asked for). An unknown outcome is not retried by
+/// the job's back-off: the write may have happened.
 pub fn job_error(err: RunError) -> JobError {
     match err {
-        RunError::Connector(e) | RunError::Connection(ConnectionError::Connector(e)) => {
-            JobError { message: format!("{}: {e}", e.code()), retryable: e.retryable() }
-        }
+        RunError::Connector(e) | RunError::Connection(ConnectionError::Connector(e)) => JobError {
+            message: format!("{}: {e}", e.code()),
+            retryable: e.retryable() && !e.outcome_unknown(),
+            retry_after: e.retry_after(),
+        },
         RunError::Connection(e) => {
             let retryable =
                 matches!(e, ConnectionError::Storage(StorageError::Unavailable(_) | StorageError::Conflict(_)));
@@ -168,7 +172,7 @@ pub fn job_error(err: RunError) -> JobError {
                 ConnectionError::Vault(_) => "credentials_unreadable",
                 _ => "connection_error",
             };
-            JobError { message: format!("{code}: {e}"), retryable }
+            JobError { message: format!("{code}: {e}"), retryable, retry_after: None }
         }
     }
 }

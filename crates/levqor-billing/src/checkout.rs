@@ -13,6 +13,10 @@ use crate::error::BillingError;
 use crate::packs::CreditPack;
 
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+/// The Stripe API version every call asks for, so answers keep the shape this
+/// code reads whatever the account's default version becomes
+/// (https://docs.stripe.com/api/versioning). The one place it is set.
+pub const STRIPE_VERSION: &str = "2025-03-31.basil";
 /// Stripe refuses longer idempotency keys.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -178,6 +182,7 @@ impl StripeCheckout {
             .http
             .post(&self.endpoint)
             .bearer_auth(&self.config.secret_key)
+            .header("Stripe-Version", STRIPE_VERSION)
             .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body);
         if let Some(key) = &request.idempotency_key {

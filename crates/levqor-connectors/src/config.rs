@@ -20,13 +20,16 @@ pub struct HttpSettings {
     pub max_response_bytes: usize,
 }
 
+/// The default [`HttpSettings::backoff_cap`], in milliseconds.
+pub const WAIT_CAP_MS: u64 = 10_000;
+
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(15),
             max_attempts: 3,
             backoff_base: Duration::from_millis(500),
-            backoff_cap: Duration::from_secs(10),
+            backoff_cap: Duration::from_millis(WAIT_CAP_MS),
             max_response_bytes: 2 * 1024 * 1024,
         }
     }
@@ -79,7 +82,7 @@ impl ConnectorConfig {
     /// Reads the variables of the configuration table in `API.md`
     /// (`SLACK_API_BASE`, `NOTION_API_BASE`, `GMAIL_API_BASE`, `GMAIL_TOKEN_URL`,
     /// `TELEGRAM_API_BASE`, `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_MODEL`,
-    /// `LEVQOR_ALLOW_PRIVATE_TARGETS`) through `lookup`, e.g.
+    /// `LEVQOR_ALLOW_PRIVATE_TARGETS`, `CONNECTOR_WAIT_CAP_MS`) through `lookup`, e.g.
     /// `|k| std::env::var(k).ok()`. Unset or blank variables keep the defaults.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -94,7 +97,12 @@ impl ConnectorConfig {
             openai_base: base("OPENAI_BASE_URL", OPENAI_BASE),
             openai_api_key: get("OPENAI_API_KEY"),
             openai_model: get("OPENAI_MODEL").unwrap_or_else(|| OPENAI_MODEL.into()),
-            http: HttpSettings::default(),
+            http: HttpSettings {
+                backoff_cap: get("CONNECTOR_WAIT_CAP_MS")
+                    .and_then(|v| v.parse().ok())
+                    .map_or(HttpSettings::default().backoff_cap, Duration::from_millis),
+                ..HttpSettings::default()
+            },
             allow_private_targets: get("LEVQOR_ALLOW_PRIVATE_TARGETS")
                 .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")),
         }
@@ -143,8 +151,10 @@ mod tests {
             "OPENAI_API_KEY" => Some("sk-secret".into()),
             "LEVQOR_ALLOW_PRIVATE_TARGETS" => Some("true".into()),
             "NOTION_API_BASE" => Some("  ".into()),
+            "CONNECTOR_WAIT_CAP_MS" => Some("250".into()),
             _ => None,
         });
+        assert_eq!(config.http.backoff_cap, Duration::from_millis(250));
         assert_eq!(config.slack_base, "http://127.0.0.1:9/api");
         assert_eq!(config.notion_base, NOTION_BASE);
         assert!(config.allow_private_targets);

@@ -6,6 +6,7 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::client::Repeat;
 use crate::error::ConnectorError;
 use crate::schema;
 
@@ -46,6 +47,9 @@ pub struct ActionSpec {
     /// `database_id`), so pipeline documents of the original service keep working.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<(&'static str, &'static str)>,
+    /// Whether the action's request may be sent again when its outcome is
+    /// unclear (a 5xx, a timeout). `once` unless the action says otherwise.
+    pub repeat: Repeat,
 }
 
 impl ActionSpec {
@@ -57,7 +61,14 @@ impl ActionSpec {
             credentials: Vec::new(),
             optional_credentials: Vec::new(),
             aliases: Vec::new(),
+            repeat: Repeat::Once,
         }
+    }
+
+    /// A read, or a write the service de-duplicates: retried on 5xx and timeouts.
+    pub fn safe_to_repeat(mut self) -> Self {
+        self.repeat = Repeat::Safe;
+        self
     }
 
     pub fn credentials(mut self, fields: &[&'static str]) -> Self {

@@ -22,6 +22,11 @@ pub enum ConnectorError {
     RateLimited { retry_after: Option<u64> },
     #[error("the service did not answer in time")]
     Timeout,
+    /// A write that is not safe to repeat got a 5xx answer, or no answer: the
+    /// service may or may not have acted, so it was not sent again. Retryable,
+    /// but a retry may repeat the action.
+    #[error("outcome unknown, the service may have acted ({0}); sending it again may repeat it")]
+    OutcomeUnknown(String),
     #[error("network error: {0}")]
     Network(String),
     #[error("the response is larger than {limit} bytes")]
@@ -49,9 +54,22 @@ impl ConnectorError {
     /// retried either: the same service will most likely say the same thing.
     pub fn retryable(&self) -> bool {
         match self {
-            Self::RateLimited { .. } | Self::Timeout | Self::Network(_) => true,
+            Self::RateLimited { .. } | Self::Timeout | Self::Network(_) | Self::OutcomeUnknown(_) => true,
             Self::UpstreamRefused { status, .. } => *status >= 500,
             _ => false,
+        }
+    }
+
+    /// Whether the failure leaves open if the service acted (a retry may repeat it).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::OutcomeUnknown(_))
+    }
+
+    /// The wait the service asked for, for a rate limit.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited { retry_after } => retry_after.map(std::time::Duration::from_secs),
+            _ => None,
         }
     }
 
@@ -66,6 +84,7 @@ impl ConnectorError {
             Self::UpstreamRefused { .. } => "upstream_refused",
             Self::RateLimited { .. } => "upstream_rate_limited",
             Self::Timeout => "upstream_timeout",
+            Self::OutcomeUnknown(_) => "upstream_outcome_unknown",
             Self::Network(_) => "upstream_unreachable",
             Self::ResponseTooLarge { .. } => "upstream_response_too_large",
             Self::UnexpectedResponse(_) => "upstream_unexpected_response",
@@ -80,6 +99,7 @@ impl ConnectorError {
             Self::UpstreamRefused { .. }
                 | Self::RateLimited { .. }
                 | Self::Timeout
+                | Self::OutcomeUnknown(_)
                 | Self::Network(_)
                 | Self::ResponseTooLarge { .. }
                 | Self::UnexpectedResponse(_)
@@ -121,6 +141,7 @@ mod tests {
         assert!(ConnectorError::Timeout.retryable());
         assert!(ConnectorError::Network("reset".into()).retryable());
         assert!(ConnectorError::RateLimited { retry_after: None }.retryable());
+        assert!(ConnectorError::OutcomeUnknown("HTTP 503".into()).retryable());
         let refused = |status| ConnectorError::UpstreamRefused { status, message: "x".into() };
         assert!(refused(503).retryable());
         assert!(!refused(404).retryable());

@@ -15,10 +15,18 @@
 //! error, never a success.
 //!
 //! All outbound calls share [`HttpClient`]: a per-attempt timeout (15 s by
-//! default), up to 3 attempts with exponential back-off for 429 and 5xx
-//! answers honouring `Retry-After`, and a response size cap (2 MiB) enforced
-//! while the body streams in. Base URLs and limits come from
-//! [`ConnectorConfig`]; the defaults point at the real services.
+//! default), up to 3 attempts with exponential back-off, and a response size
+//! cap (2 MiB) enforced while the body streams in. Each action declares
+//! whether it is safe to repeat ([`ActionSpec::repeat`]): reads (and writes
+//! the service de-duplicates) are retried after a 5xx or a timeout; writes
+//! that would act twice are sent once and end in
+//! [`ConnectorError::OutcomeUnknown`] (retryable, but the caller decides).
+//! A rate limit is retried for every action, after the wait the service asked
+//! for in its own format (`Retry-After`, Telegram's `parameters.retry_after`,
+//! Gmail's 403 `rateLimitExceeded`, Slack's `ratelimited`) when it is within
+//! the back-off cap; beyond it the call ends in [`ConnectorError::RateLimited`]
+//! with the wait. Base URLs and limits come from [`ConnectorConfig`]; the
+//! defaults point at the real services.
 //!
 //! | connector | actions | credentials |
 //! |---|---|---|
@@ -80,7 +88,7 @@ pub mod schema;
 pub mod vault;
 pub mod workflow;
 
-pub use client::{HttpClient, Response};
+pub use client::{HttpClient, Policy, Repeat, Response, Throttle};
 pub use config::{ConnectorConfig, HttpSettings};
 pub use connections::{Connection, ConnectionError, ConnectionRepo, ConnectionService, StoredConnection};
 pub use connector::{ActionSpec, Connector, Credentials, TaskCall, TaskFuture, prepare};

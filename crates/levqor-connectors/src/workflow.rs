@@ -25,7 +25,9 @@ pub struct ConnectorPayload {
 }
 
 /// Runs jobs named `connector`. A failure is retryable exactly when
-/// [`ConnectorError::retryable`] says so. A Gmail `refreshed_credentials` is
+/// [`ConnectorError::retryable`] says so, except an unknown outcome: the write
+/// may have happened, so the job's back-off does not send it again (its owner
+/// may retry the job by hand). A Gmail `refreshed_credentials` is
 /// taken out of the result (job results are stored and shown to the owner;
 /// tokens must not be) and replaced by `"credentials_refreshed": true`; a caller
 /// that wants to store refreshed tokens runs the connector itself.
@@ -62,7 +64,11 @@ impl Workflow for ConnectorWorkflow {
 }
 
 fn job_error(err: ConnectorError) -> JobError {
-    JobError { message: format!("{}: {err}", err.code()), retryable: err.retryable() }
+    JobError {
+        message: format!("{}: {err}", err.code()),
+        retryable: err.retryable() && !err.outcome_unknown(),
+        retry_after: err.retry_after(),
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +116,8 @@ mod tests {
             .unwrap_err();
         assert!(err.message.starts_with("missing_credentials"), "{err}");
         assert!(job_error(ConnectorError::Timeout).retryable);
+        assert!(!job_error(ConnectorError::OutcomeUnknown("HTTP 503".into())).retryable, "not sent again by itself");
+        let limited = job_error(ConnectorError::RateLimited { retry_after: Some(30) });
+        assert_eq!(limited.retry_after, Some(std::time::Duration::from_secs(30)));
     }
 }

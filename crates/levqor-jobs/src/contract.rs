@@ -122,7 +122,7 @@ fn get(q: &dyn JobQueue, id: &JobId) -> Job {
 }
 
 fn fail(q: &dyn JobQueue, c: &ClaimedJob, retryable: bool, now: Timestamp) -> Job {
-    let outcome = Outcome::Failed { error: "boom".into(), retryable };
+    let outcome = Outcome::Failed { error: "boom".into(), retryable, retry_after: None };
     match q.complete(&c.job.id, &c.lease_token, &outcome, &exact_policy(), now).unwrap() {
         FinishResult::Finished(job) => *job,
         FinishResult::Stale => panic!("the lease holder's finish was refused"),
@@ -498,7 +498,7 @@ pub fn complete_batch(q: &dyn JobQueue) {
         Completion {
             id: claimed[2].job.id.clone(),
             lease_token: claimed[2].lease_token.clone(),
-            outcome: Outcome::Failed { error: "no".into(), retryable: true },
+            outcome: Outcome::Failed { error: "no".into(), retryable: true, retry_after: None },
         },
     ];
     let results = q.complete_batch(&completions, &exact_policy(), at(6)).unwrap();

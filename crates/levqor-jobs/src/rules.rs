@@ -21,7 +21,12 @@ pub const MAX_ERROR_CHARS: usize = 4000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Succeeded(Value),
-    Failed { error: String, retryable: bool },
+    Failed {
+        error: String,
+        retryable: bool,
+        /// The next attempt waits at least this long (see [`crate::JobError::retry_after`]).
+        retry_after: Option<std::time::Duration>,
+    },
 }
 
 /// What becomes of a job whose attempt failed.
@@ -118,8 +123,14 @@ pub fn finish(
             let state = transition(job.state, JobEvent::Succeed)?;
             Ok(Job { state, result: Some(result.clone()), error: None, finished_at: Some(now), ..released(job, now) })
         }
-        Outcome::Failed { error, retryable } => {
-            let plan = plan_failure(job, *retryable, policy, now, unit)?;
+        Outcome::Failed { error, retryable, retry_after } => {
+            let mut plan = plan_failure(job, *retryable, policy, now, unit)?;
+            if plan.next_state == JobState::Failed
+                && let Some(wait) = retry_after
+            {
+                let earliest = now.checked_add_signed(delta(*wait)).unwrap_or(now);
+                plan.run_at = plan.run_at.max(earliest);
+            }
             Ok(failed(job, plan, error, now))
         }
     }
@@ -221,9 +232,23 @@ mod tests {
     }
 
     #[test]
+    fn a_requested_wait_lengthens_the_back_off() {
+        let j = claimed(&job(3));
+        let limited = |secs| Outcome::Failed {
+            error: "upstream_rate_limited".into(),
+            retryable: true,
+            retry_after: Some(std::time::Duration::from_secs(secs)),
+        };
+        let later = finish(&j, &limited(90), &policy(), t0(), 0.0).unwrap();
+        assert_eq!(later.run_at, t0() + TimeDelta::seconds(90), "at least the service's wait");
+        let sooner = finish(&j, &limited(0), &policy(), t0(), 0.0).unwrap();
+        assert_eq!(sooner.run_at, t0() + TimeDelta::seconds(1), "never less than the back-off");
+    }
+
+    #[test]
     fn failures_back_off_then_die() {
         let j = claimed(&job(2));
-        let fail = Outcome::Failed { error: "boom".into(), retryable: true };
+        let fail = Outcome::Failed { error: "boom".into(), retryable: true, retry_after: None };
         let once = finish(&j, &fail, &policy(), t0(), 0.0).unwrap();
         assert_eq!(once.state, JobState::Failed);
         assert_eq!(once.run_at, t0() + TimeDelta::seconds(1));
@@ -294,7 +319,7 @@ mod tests {
     #[test]
     fn long_errors_are_cut() {
         let j = claimed(&job(1));
-        let fail = Outcome::Failed { error: "é".repeat(MAX_ERROR_CHARS + 10), retryable: false };
+        let fail = Outcome::Failed { error: "é".repeat(MAX_ERROR_CHARS + 10), retryable: false, retry_after: None };
         let dead = finish(&j, &fail, &policy(), t0(), 0.0).unwrap();
         assert_eq!(dead.error.unwrap().chars().count(), MAX_ERROR_CHARS + 1);
     }

@@ -263,7 +263,11 @@ async fn released(release: &mut watch::Receiver<bool>) {
 /// Runs one attempt to an [`Outcome`], whatever the workflow does.
 async fn execute(registry: &WorkflowRegistry, job: &Job) -> Outcome {
     let Some(workflow) = registry.get(&job.workflow) else {
-        return Outcome::Failed { error: format!("unknown workflow `{}`", job.workflow), retryable: false };
+        return Outcome::Failed {
+            error: format!("unknown workflow `{}`", job.workflow),
+            retryable: false,
+            retry_after: None,
+        };
     };
     let ctx = JobContext {
         job_id: job.id.clone(),
@@ -279,10 +283,14 @@ async fn execute(registry: &WorkflowRegistry, job: &Job) -> Outcome {
     };
     let limit = Duration::from_secs(u64::from(job.timeout_s));
     match tokio::time::timeout(limit, AssertUnwindSafe(future).catch_unwind()).await {
-        Err(_) => Outcome::Failed { error: format!("timed out after {} s", job.timeout_s), retryable: true },
+        Err(_) => Outcome::Failed {
+            error: format!("timed out after {} s", job.timeout_s),
+            retryable: true,
+            retry_after: None,
+        },
         Ok(Err(panic)) => panicked(panic.as_ref()),
         Ok(Ok(Ok(result))) => Outcome::Succeeded(result),
-        Ok(Ok(Err(e))) => Outcome::Failed { error: e.message, retryable: e.retryable },
+        Ok(Ok(Err(e))) => Outcome::Failed { error: e.message, retryable: e.retryable, retry_after: e.retry_after },
     }
 }
 
@@ -292,7 +300,7 @@ fn panicked(panic: &(dyn std::any::Any + Send)) -> Outcome {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into());
-    Outcome::Failed { error: format!("the workflow panicked: {detail}"), retryable: true }
+    Outcome::Failed { error: format!("the workflow panicked: {detail}"), retryable: true, retry_after: None }
 }
 
 /// Heartbeats until the lease is lost; never returns while it is held. A storage

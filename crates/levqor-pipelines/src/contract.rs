@@ -98,12 +98,14 @@ pub fn sample_pipeline(text: &str) -> Pipeline {
                 connector: "slack".into(),
                 action: "post_message".into(),
                 params: params(json!({"channel": "#general", "text": text})),
+                retry_unknown: false,
             },
             Step {
                 id: "s2".into(),
                 connector: "builtin".into(),
                 action: "log".into(),
                 params: params(json!({"message": "{{steps.s1.output.ts}}"})),
+                retry_unknown: false,
             },
         ],
     }

@@ -65,6 +65,11 @@ pub struct Step {
     pub connector: String,
     pub action: String,
     pub params: Map<String, Value>,
+    /// When the step's outcome is unknown (a write got a 5xx or no answer),
+    /// retry it by the job's back-off instead of stopping the run for the user
+    /// to decide. Only for steps whose repetition is harmless.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_unknown: bool,
 }
 
 impl Step {
@@ -143,6 +148,11 @@ pub fn pipeline_schema() -> Value {
             "params": {
                 "type": "object",
                 "description": "the action's params (see GET /api/v1/connectors); strings may use {{input.path}} and {{steps.<id>.output.path}} of earlier steps"
+            },
+            "retry_unknown": {
+                "type": "boolean",
+                "default": false,
+                "description": "when a write's outcome is unknown (the service answered 5xx or not at all), send it again by the job's back-off instead of stopping the run at this step for you to resume (skip or send again)"
             }
         },
         "anyOf": [{"required": ["type"]}, {"required": ["connector", "action"]}]

@@ -45,8 +45,8 @@ pub use ports::{
     ScheduledPipeline, StoredPipeline, StoredRun, run_workflow, run_workflow_pipeline,
 };
 pub use run::{
-    DryRun, DryRunStep, Next, RunOutcome, RunState, RunStatus, StepFailure, StepRecord, StepRunner, StepStatus,
-    dry_run, execute, execute_next,
+    DryRun, DryRunStep, Next, Resolution, ResolveError, RunOutcome, RunState, RunStatus, StepFailure, StepRecord,
+    StepRunner, StepStatus, dry_run, execute, execute_next,
 };
 pub use template::{TemplateContext, TemplateError, render};
 pub use validate::{Limits, validate_document, validate_pipeline};

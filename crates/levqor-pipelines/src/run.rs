@@ -7,6 +7,13 @@
 //! back to pending, steps that succeeded keep their outputs for the templates
 //! and are never run (nor billed) again. A `builtin.filter` step whose answer
 //! has `"passed": false` ends the run early: the remaining steps are skipped.
+//!
+//! A step whose outcome is unknown (a write that got a 5xx or no answer: the
+//! service may have acted) is not repeated by itself: the run stops at it,
+//! marked [`StepStatus::Unknown`], until the user resolves it
+//! ([`RunState::resolve`]: skip it, or send it again). A step with
+//! `"retry_unknown": true` is failed as retryable instead, so the job's
+//! back-off sends it again.
 
 use std::collections::BTreeMap;
 
@@ -26,8 +33,11 @@ pub enum StepStatus {
     Pending,
     Succeeded,
     Failed,
-    /// Not run: an earlier filter stopped the run.
+    /// Not run: an earlier filter stopped the run, or the user skipped it.
     Skipped,
+    /// Sent, but whether the service acted is unknown; the run waits here for
+    /// the user to skip it or send it again.
+    Unknown,
 }
 
 /// One step of one run.
@@ -49,6 +59,9 @@ pub struct StepRecord {
     /// Whether trying the step again could help (for a failed step).
     #[serde(default)]
     pub retryable: bool,
+    /// The wait the service asked for before another attempt, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +80,27 @@ pub enum RunStatus {
     Running,
     Succeeded,
     Failed,
+    /// Stopped at a step whose outcome is unknown, waiting for the user.
+    Unknown,
+}
+
+/// What the user decides for a step whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The service did act (or it does not matter): go on after the step.
+    Skip,
+    /// The service did not act: send the step again.
+    SendAgain,
+}
+
+/// Why [`RunState::resolve`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("the run has no step `{0}`")]
+    NoSuchStep(String),
+    #[error("step `{step}` is {status:?}, not unknown: only a step whose outcome is unknown can be resolved")]
+    NotUnknown { step: String, status: StepStatus },
 }
 
 /// What to do next.
@@ -84,11 +118,27 @@ pub enum Next {
 pub struct StepFailure {
     pub message: String,
     pub retryable: bool,
+    /// The step may have acted at the service (see [`StepStatus::Unknown`]).
+    pub outcome_unknown: bool,
+    /// The wait the service asked for before another attempt.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl StepFailure {
     pub fn new(message: impl Into<String>, retryable: bool) -> Self {
-        Self { message: message.into(), retryable }
+        Self { message: message.into(), retryable, outcome_unknown: false, retry_after: None }
+    }
+
+    /// The step may have acted: the run stops for the user unless the step
+    /// opted into `retry_unknown`.
+    pub fn outcome_unknown(mut self) -> Self {
+        self.outcome_unknown = true;
+        self
+    }
+
+    pub fn retry_after(mut self, wait: Option<std::time::Duration>) -> Self {
+        self.retry_after = wait;
+        self
     }
 }
 
@@ -120,6 +170,7 @@ impl RunState {
                 output: None,
                 error: None,
                 retryable: false,
+                retry_after_s: None,
                 started_at: None,
                 finished_at: None,
                 duration_ms: None,
@@ -143,6 +194,7 @@ impl RunState {
         for (i, step) in self.steps.iter().enumerate() {
             match step.status {
                 StepStatus::Failed => return Next::Done(RunStatus::Failed),
+                StepStatus::Unknown => return Next::Done(RunStatus::Unknown),
                 StepStatus::Pending => return Next::Run(i),
                 StepStatus::Succeeded | StepStatus::Skipped => {}
             }
@@ -164,7 +216,34 @@ impl RunState {
         step.status = StepStatus::Pending;
         step.error = None;
         step.retryable = false;
+        step.retry_after_s = None;
         Some(index)
+    }
+
+    /// The user's decision for the step whose outcome is unknown: skip it (the
+    /// run goes on after it) or send it again (it is pending once more).
+    /// Returns the step's index.
+    pub fn resolve(&mut self, step_id: &str, resolution: Resolution) -> Result<usize, ResolveError> {
+        let index = self
+            .steps
+            .iter()
+            .position(|s| s.id == step_id)
+            .ok_or_else(|| ResolveError::NoSuchStep(step_id.chars().take(64).collect()))?;
+        let step = &mut self.steps[index];
+        if step.status != StepStatus::Unknown {
+            return Err(ResolveError::NotUnknown { step: step.id.clone(), status: step.status });
+        }
+        match resolution {
+            // The error stays on record: it says why the step has no output.
+            Resolution::Skip => step.status = StepStatus::Skipped,
+            Resolution::SendAgain => {
+                step.status = StepStatus::Pending;
+                step.error = None;
+            }
+        }
+        step.retryable = false;
+        step.retry_after_s = None;
+        Ok(index)
     }
 
     /// Outputs of the steps that succeeded, by id.
@@ -222,7 +301,26 @@ impl RunState {
             step.status = StepStatus::Failed;
             step.error = Some(error.into());
             step.retryable = retryable;
+            step.retry_after_s = None;
             Self::finish(step, at);
+        }
+    }
+
+    /// A failure as the step runner reported it: an unknown outcome stops the
+    /// run at the step (unless the step opted into `retry_unknown`, which makes
+    /// it an ordinary retryable failure).
+    pub fn record_step_failure(&mut self, index: usize, failure: StepFailure, retry_unknown: bool, at: Timestamp) {
+        let wait = failure.retry_after.map(|w| w.as_secs() + u64::from(w.subsec_nanos() > 0));
+        if failure.outcome_unknown && !retry_unknown {
+            self.record_failure(index, failure.message, false, at);
+            if let Some(step) = self.steps.get_mut(index) {
+                step.status = StepStatus::Unknown;
+            }
+        } else {
+            self.record_failure(index, failure.message, failure.retryable, at);
+            if let Some(step) = self.steps.get_mut(index) {
+                step.retry_after_s = wait;
+            }
         }
     }
 
@@ -250,15 +348,18 @@ impl RunState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutcome {
     pub status: RunStatus,
-    /// The id of the step that failed.
+    /// The id of the step that failed, or whose outcome is unknown.
     pub failed_step: Option<String>,
     pub retryable: bool,
+    /// The wait the failed step's service asked for.
+    pub retry_after: Option<std::time::Duration>,
     /// Steps run by this call.
     pub ran: Vec<String>,
 }
 
-/// Runs the pending steps of `state` in order until one fails or none is left.
-/// Call [`RunState::resume`] first to retry a failed run.
+/// Runs the pending steps of `state` in order until one fails (or its outcome
+/// is unknown) or none is left. Call [`RunState::resume`] first to retry a
+/// failed run, [`RunState::resolve`] to go on after an unknown step.
 pub async fn execute(
     pipeline: &Pipeline,
     input: &Value,
@@ -278,18 +379,19 @@ pub async fn execute(
 
 /// What `state` says about a finished run, with the steps this call ran.
 pub fn outcome(state: &RunState, ran: Vec<String>) -> RunOutcome {
-    let failed = state.steps.iter().find(|s| s.status == StepStatus::Failed);
+    let failed = state.steps.iter().find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Unknown));
     RunOutcome {
         status: state.status(),
         failed_step: failed.map(|s| s.id.clone()),
-        retryable: failed.is_some_and(|s| s.retryable),
+        retryable: failed.is_some_and(|s| s.status == StepStatus::Failed && s.retryable),
+        retry_after: failed.and_then(|s| s.retry_after_s).map(std::time::Duration::from_secs),
         ran,
     }
 }
 
 /// Runs the next pending step of `state`, if there is one, and returns its id;
-/// `None` when the run is done (succeeded or failed). Lets the caller store the
-/// state between steps.
+/// `None` when the run is done (succeeded, failed or stopped at an unknown
+/// step). Lets the caller store the state between steps.
 pub async fn execute_next(
     pipeline: &Pipeline,
     input: &Value,
@@ -324,7 +426,7 @@ pub async fn execute_next(
                 state.skip_after(index);
             }
         }
-        Err(failure) => state.record_failure(index, failure.message, failure.retryable, clock.now()),
+        Err(failure) => state.record_step_failure(index, failure, step.retry_unknown, clock.now()),
     }
     Some(step.id.clone())
 }

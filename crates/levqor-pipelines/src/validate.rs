@@ -32,7 +32,7 @@ impl Default for Limits {
 }
 
 const TOP_LEVEL: &[&str] = &["id", "name", "description", "trigger", "schedule", "actions", "steps"];
-const STEP_FIELDS: &[&str] = &["id", "type", "connector", "action", "params"];
+const STEP_FIELDS: &[&str] = &["id", "type", "connector", "action", "params", "retry_unknown"];
 
 /// Checks a document (the original shape or the normalised one) against the
 /// catalogue and the limits, and returns the normalised pipeline, or every
@@ -369,6 +369,17 @@ fn check_step(
         Some(_) => problems
             .push(FieldProblem::new(format!("{at}.id"), format!("must be `{id}` (steps are numbered by position)"))),
     }
+    let retry_unknown = match item.get("retry_unknown") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            problems.push(FieldProblem::new(
+                format!("{at}.retry_unknown"),
+                format!("must be a boolean, not {}", type_name(other)),
+            ));
+            false
+        }
+    };
     let resolved = resolve_action(item, at, catalogue, problems);
     let mut params = match item.get("params") {
         None | Some(Value::Null) => Map::new(),
@@ -405,6 +416,7 @@ fn check_step(
         connector: connector.to_owned(),
         action: spec.name.to_owned(),
         params,
+        retry_unknown,
     })
 }
 

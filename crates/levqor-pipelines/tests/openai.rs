@@ -57,7 +57,8 @@ async fn a_valid_pipeline_is_used_and_the_request_is_well_formed() {
     assert_eq!(r.body["model"], "gpt-4o-mini");
     assert_eq!(r.body["response_format"], json!({"type": "json_object"}));
     assert!(r.body["temperature"].as_f64().unwrap() <= 0.2);
-    assert!(r.body["max_tokens"].as_u64().unwrap() > 0);
+    assert!(r.body["max_completion_tokens"].as_u64().unwrap() > 0);
+    assert!(r.body.get("max_tokens").is_none());
     let messages = r.body["messages"].as_array().unwrap();
     assert_eq!(messages[0]["role"], "system");
     let system = messages[0]["content"].as_str().unwrap();
@@ -65,7 +66,7 @@ async fn a_valid_pipeline_is_used_and_the_request_is_well_formed() {
         "slack.post_message(",
         "channel*:string",
         "notion.create_page(",
-        "database_id*:string",
+        "database_id:string",
         "telegram.send_message(",
         "email.received",
     ] {
@@ -157,4 +158,51 @@ async fn blank_descriptions_are_refused_without_a_request() {
     let planner = OpenAiPlanner::new(config, support::catalogue(), Limits::default()).unwrap();
     assert!(planner.plan("  ").await.is_err());
     assert!(fake.requests().is_empty());
+}
+
+/// An o-series model as OpenAI serves it
+/// (https://platform.openai.com/docs/api-reference/chat/create): `max_tokens`
+/// is refused with 400 `unsupported_parameter`, and so is a temperature other
+/// than the default.
+#[tokio::test]
+async fn a_reasoning_model_gets_max_completion_tokens() {
+    let server = levqor_testkit::FakeServer::start(|r, _| {
+        let body = r.json();
+        if body.get("max_tokens").is_some() {
+            return levqor_testkit::Reply::json(
+                400,
+                json!({"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                                 "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}}),
+            );
+        }
+        if body.get("temperature").is_some() {
+            return levqor_testkit::Reply::json(
+                400,
+                json!({"error": {"message": "Unsupported value: 'temperature' does not support 0.1 with this model. Only the default (1) value is supported.",
+                                 "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}}),
+            );
+        }
+        levqor_testkit::Reply::json(
+            200,
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1_741_570_283, "model": "o3-mini",
+                   "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
+                                "message": {"role": "assistant", "content": good_pipeline().to_string(), "refusal": null}}],
+                   "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20,
+                             "completion_tokens_details": {"reasoning_tokens": 0}}}),
+        )
+    })
+    .await;
+    let config = OpenAiConfig::from_lookup(|k| match k {
+        "OPENAI_API_KEY" => Some("sk-test-key".into()),
+        "OPENAI_BASE_URL" => Some(format!("{}/v1", server.base())),
+        "OPENAI_MODEL" => Some("o3-mini".into()),
+        _ => None,
+    })
+    .unwrap();
+    let planner = OpenAiPlanner::new(config, support::catalogue(), Limits::default()).unwrap();
+    let plan = planner.plan(CONTACT).await.unwrap();
+    assert_eq!(plan.planner, PlannerKind::OpenAi, "{:?}", plan.warnings);
+    let body = server.only().json();
+    assert_eq!(body["model"], "o3-mini");
+    assert!(body["max_completion_tokens"].as_u64().unwrap() > 1500, "room for the reasoning");
 }

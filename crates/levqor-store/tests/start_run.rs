@@ -26,7 +26,13 @@ fn pipeline() -> Pipeline {
         description: "notify".into(),
         trigger: Trigger::Manual,
         schedule: None,
-        steps: vec![Step { id: "s1".into(), connector: "slack".into(), action: "post_message".into(), params }],
+        steps: vec![Step {
+            id: "s1".into(),
+            connector: "slack".into(),
+            action: "post_message".into(),
+            params,
+            retry_unknown: false,
+        }],
     }
 }
 

@@ -113,8 +113,10 @@ pub struct ConnectResult {
 /// (unknown action, bad params, with the field), `missing_credentials`,
 /// `invalid_credentials` (the service rejected them); 502 `upstream_refused`,
 /// `upstream_unreachable`, `upstream_unexpected_response`,
-/// `upstream_response_too_large`; 429 `upstream_rate_limited` (with
-/// `Retry-After`, or 502 when the service gave none); 504 `upstream_timeout`.
+/// `upstream_response_too_large`, `upstream_outcome_unknown` (a write that got a
+/// 5xx or no answer: the service may have acted, so it was not sent again);
+/// 429 `upstream_rate_limited` (with `Retry-After`, or 502 when the service gave
+/// none); 504 `upstream_timeout`.
 #[utoipa::path(post, path = "/api/v1/connect/{name}", tag = "connectors", request_body = ConnectBody,
     params(("name" = String, Path, description = "connector name, e.g. `slack`")),
     responses((status = 200, body = ConnectResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

@@ -380,9 +380,10 @@ impl From<levqor_connectors::ConnectorError> for ApiError {
                 Self::new(StatusCode::BAD_GATEWAY, code, "the service answered in a way Levqor could not read")
                     .with_cause(detail)
             }
-            C::RateLimited { retry_after: None } | C::UpstreamRefused { .. } | C::ResponseTooLarge { .. } => {
-                Self::new(StatusCode::BAD_GATEWAY, code, message)
-            }
+            C::RateLimited { retry_after: None }
+            | C::OutcomeUnknown(_)
+            | C::UpstreamRefused { .. }
+            | C::ResponseTooLarge { .. } => Self::new(StatusCode::BAD_GATEWAY, code, message),
         }
     }
 }

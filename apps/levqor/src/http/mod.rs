@@ -100,6 +100,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/run").route(web::post().to(pipelines::run)))
         .service(web::resource("/api/v1/runs").route(get().to(pipelines::list_runs)))
         .service(web::resource("/api/v1/runs/{job_id}").route(get().to(pipelines::get_run)))
+        .service(web::resource("/api/v1/runs/{job_id}/resume").route(web::post().to(pipelines::resume_run)))
         .service(web::resource("/hooks/{pipeline_id}/{token}").route(web::post().to(pipelines::hook)));
 }
 

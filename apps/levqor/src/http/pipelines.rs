@@ -6,8 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::{DateTime, Utc};
 use levqor_core::Cursor;
-use levqor_jobs::JobId;
-use levqor_pipelines::{PipelineId, PipelinesError, StoredPipeline, StoredRun, pipeline_schema};
+use levqor_core::{Clock, SystemClock};
+use levqor_jobs::{JobId, JobQueue};
+use levqor_pipelines::{PipelineId, PipelinesError, Resolution, StoredPipeline, StoredRun, pipeline_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -198,7 +199,8 @@ pub struct RunDto {
     pub job_id: String,
     pub pipeline_id: String,
     pub version: u32,
-    /// `running`, `succeeded` or `failed`.
+    /// `running`, `succeeded`, `failed`, or `unknown`: stopped at a step whose
+    /// outcome is unknown until it is resumed (`POST /api/v1/runs/{job_id}/resume`).
     pub status: String,
     #[schema(value_type = Object)]
     pub input: Value,
@@ -483,6 +485,51 @@ pub async fn get_run(
         other => other.into(),
     })?;
     Ok(HttpResponse::Ok().json(RunDto::from(run)))
+}
+
+/// The body of `POST /api/v1/runs/{job_id}/resume`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeBody {
+    /// The step whose outcome is unknown; default: the run's one such step.
+    pub step: Option<String>,
+    /// `skip` (the service did act, or it does not matter: go on after the
+    /// step) or `send_again` (send the step once more).
+    #[schema(value_type = String, example = "send_again")]
+    pub resolution: Resolution,
+}
+
+/// Resume a run stopped at a step whose outcome is unknown (a write that got a
+/// 5xx or no answer, so the service may have acted): skip the step or send it
+/// again, and the run's job is queued again.
+#[utoipa::path(post, path = "/api/v1/runs/{job_id}/resume", tag = "pipelines",
+    params(("job_id" = String, Path, description = "the run's job id")), request_body = ResumeBody,
+    responses((status = 202, body = RunDto), (status = 400, description = "no such step, or its outcome is not unknown", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the run's job is not failed or dead", body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn resume_run(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    Json(body): Json<ResumeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = caller.0.require_user()?.clone();
+    let id: JobId = id.parse().map_err(|_| ApiError::not_found("no such run"))?;
+    let (svc, o, j) = (state.pipelines.clone(), owner.clone(), id.clone());
+    let run = web::block(move || svc.resolve_step(&o, &j, body.step.as_deref(), body.resolution)).await?.map_err(
+        |e| match e {
+            PipelineError::Pipelines(PipelinesError::NotFound) => ApiError::not_found("no such run"),
+            other => other.into(),
+        },
+    )?;
+    // The decision is stored first, so the run the job picks up sees it.
+    let st = state.clone();
+    web::block(move || st.store.retry(&owner, &id, SystemClock.now())).await??;
+    if let Some(waker) = &state.waker {
+        waker.wake();
+    }
+    Ok(HttpResponse::Accepted().json(RunDto::from(run)))
 }
 
 /// The caller's runs, of one pipeline or all, newest first.

@@ -13,8 +13,8 @@ use levqor_jobs::workflow::WorkflowFuture;
 use levqor_jobs::{IntakeRequest, JobContext, JobError, JobId, NewJob, Workflow};
 use levqor_pipelines::{
     Catalogue, CostRules, DryRun, Limits, NewRun, Pipeline, PipelineId, PipelineStore, PipelinesError, Plan, PlanError,
-    Planner, PlannerKind, RunState, RunStatus, Step, StepFailure, StepRunner, StoredPipeline, StoredRun, Trigger,
-    dry_run, estimate_cost, execute_next, run_workflow, validate_document,
+    Planner, PlannerKind, Resolution, RunState, RunStatus, Step, StepFailure, StepRunner, StepStatus, StoredPipeline,
+    StoredRun, Trigger, dry_run, estimate_cost, execute_next, run_workflow, validate_document,
 };
 use levqor_store::{RecordedResponse, RunStart, StartRunError, Store};
 use rand::RngCore;
@@ -436,6 +436,33 @@ impl PipelineService {
             _ => Err(PipelinesError::NotFound.into()),
         }
     }
+
+    /// Records the owner's decision for the step of run `job_id` whose outcome
+    /// is unknown (`step`, or the run's one such step): skip it or send it
+    /// again. The caller then queues the run's job again. Blocking.
+    pub fn resolve_step(
+        &self,
+        owner: &UserId,
+        job_id: &JobId,
+        step: Option<&str>,
+        resolution: Resolution,
+    ) -> Result<StoredRun, PipelineError> {
+        let mut run = self.get_run(owner, job_id)?;
+        let step =
+            match step {
+                Some(step) => step.to_owned(),
+                None => {
+                    run.state.steps.iter().find(|s| s.status == StepStatus::Unknown).map(|s| s.id.clone()).ok_or_else(
+                        || PipelinesError::invalid("step", "the run has no step whose outcome is unknown"),
+                    )?
+                }
+            };
+        run.state.resolve(&step, resolution).map_err(|e| PipelinesError::invalid("step", e.to_string()))?;
+        let now = self.clock.now();
+        self.store.save_state(job_id, &run.state, now)?;
+        run.updated_at = now;
+        Ok(run)
+    }
 }
 
 /// Returns the credits a run still holds once its job ended without success
@@ -501,8 +528,14 @@ impl StepRunner for ConnectorSteps {
                 .await
                 .map(cap_output)
                 .map_err(|e| {
+                    let unknown = matches!(&e, RunError::Connector(c) if c.outcome_unknown());
                     let job = step_error(e);
-                    StepFailure::new(job.message, job.retryable)
+                    if unknown {
+                        // Retryable for a step that opted into `retry_unknown`.
+                        StepFailure::new(job.message, true).outcome_unknown()
+                    } else {
+                        StepFailure::new(job.message, job.retryable).retry_after(job.retry_after)
+                    }
                 })
         }
         .boxed()
@@ -661,7 +694,14 @@ impl Workflow for PipelineJob {
                 }
                 let step = outcome.failed_step.unwrap_or_default();
                 let error = state.steps.iter().find(|s| s.id == step).and_then(|s| s.error.clone()).unwrap_or_default();
-                return Err(JobError { message: format!("step {step} failed: {error}"), retryable: outcome.retryable });
+                let message = if outcome.status == RunStatus::Unknown {
+                    format!(
+                        "step {step} stopped with an unknown outcome ({error}); resume the run with skip or send_again"
+                    )
+                } else {
+                    format!("step {step} failed: {error}")
+                };
+                return Err(JobError { message, retryable: outcome.retryable, retry_after: outcome.retry_after });
             }
             let cost = state.total_cost(&rules);
             let (now, owner, reason) = (clock.now(), run.owner.clone(), format!("run of pipeline {}", run.pipeline_id));

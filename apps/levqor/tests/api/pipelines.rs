@@ -27,12 +27,31 @@ async fn fake_slack(fail_first: usize) -> FakeServer {
     .await
 }
 
+/// Notion on 2025-09-03 (https://developers.notion.com/reference/database-retrieve,
+/// https://developers.notion.com/reference/post-page): a database lists its data
+/// sources, and pages are created in a data source.
 async fn fake_notion() -> FakeServer {
-    FakeServer::always(FakeReply::json(
-        200,
-        json!({"object": "page", "id": "page-1", "url": "https://notion.so/page-1"}),
-    ))
+    FakeServer::start(|req: &Recorded, _| match (req.method.as_str(), req.path_only()) {
+        ("GET", "/databases/db1") => FakeReply::json(
+            200,
+            json!({"object": "database", "id": "db1", "data_sources": [{"id": "ds1", "name": "Tasks"}]}),
+        ),
+        ("POST", "/pages") if req.json()["parent"]["data_source_id"] == "ds1" => FakeReply::json(
+            200,
+            json!({"object": "page", "id": "page-1", "url": "https://notion.so/page-1",
+                   "parent": {"type": "data_source_id", "data_source_id": "ds1", "database_id": "db1"}}),
+        ),
+        _ => FakeReply::json(
+            404,
+            json!({"object": "error", "status": 404, "code": "object_not_found", "message": "Could not find object."}),
+        ),
+    })
     .await
+}
+
+/// The pages created at the fake Notion.
+fn pages(notion: &FakeServer) -> Vec<Recorded> {
+    notion.requests().into_iter().filter(|r| r.method == "POST" && r.path_only() == "/pages").collect()
 }
 
 async fn spawn(b: Backend, slack: &FakeServer, notion: &FakeServer, run_cost: i64) -> Option<TestApp> {
@@ -222,7 +241,7 @@ async fn run_end_to_end_bills_once(b: Backend) {
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(done.body["workflow"], format!("pipeline:{id}"));
 
-    let page = notion.only();
+    let [page]: [Recorded; 1] = pages(&notion).try_into().unwrap();
     assert_eq!(page.header("authorization"), Some("Bearer secret_notion_test"));
     assert!(page.json().to_string().contains("Ada"), "{:?}", page.json());
     let post = slack.requests()[0].clone();
@@ -381,7 +400,7 @@ async fn retry_resumes_at_the_failed_step(b: Backend) {
     assert!(r.status == 200 || r.status == 202, "{:?}", r.body);
     let done = app.wait_done(&key, &job).await;
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
-    assert_eq!(notion.count(), 1, "step 1 ran once");
+    assert_eq!(pages(&notion).len(), 1, "step 1 ran once");
     assert_eq!(slack.count(), 2);
     let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
     assert_eq!(run.body["steps"][0]["attempts"], 1);
@@ -390,12 +409,14 @@ async fn retry_resumes_at_the_failed_step(b: Backend) {
 }
 
 /// Slack answers the first message 429 with a `Retry-After` longer than the
-/// connectors wait out: the step fails retryably, the job backs off and its next
-/// attempt resumes at that step by itself (no manual retry), billed once.
+/// connectors wait out (their cap is 0 here): the step fails retryably, the job
+/// backs off at least that long and its next attempt resumes at that step by
+/// itself (no manual retry), billed once.
 async fn retryable_step_failure_is_retried_automatically(b: Backend) {
+    // https://api.slack.com/apis/rate-limits: HTTP 429 with Retry-After in seconds.
     let slack = FakeServer::start(|req: &Recorded, n| {
         if n == 0 {
-            return FakeReply::json(429, json!({"ok": false, "error": "ratelimited"})).header("retry-after", "3600");
+            return FakeReply::json(429, json!({"ok": false, "error": "ratelimited"})).header("retry-after", "1");
         }
         FakeReply::json(
             200,
@@ -404,7 +425,19 @@ async fn retryable_step_failure_is_retried_automatically(b: Backend) {
     })
     .await;
     let notion = fake_notion().await;
-    let Some(app) = spawn(b, &slack, &notion, 1).await else { return };
+    let (sb, nb) = (format!("{}/api", slack.base()), notion.base());
+    let Some(app) = TestApp::spawn(b, move |s| {
+        s.slack_api_base = sb;
+        s.notion_api_base = nb;
+        s.allow_private_targets = true;
+        s.openai_api_key = None;
+        s.billing.run_cost = 1;
+        s.connector_wait_cap_ms = 0;
+    })
+    .await
+    else {
+        return;
+    };
     let (_, key) = app.new_user("auto-retry@example.com").await;
     connect(&app, &key).await;
     let id = app.post("/api/v1/pipelines", Some(&key), &document()).await.body["id"].as_str().unwrap().to_owned();
@@ -416,12 +449,120 @@ async fn retryable_step_failure_is_retried_automatically(b: Backend) {
     let done = app.wait_done(&key, &job).await;
     assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
     assert_eq!(done.body["attempts"], 2, "{:?}", done.body);
-    assert_eq!((notion.count(), slack.count()), (1, 2), "step 1 ran once, step 2 twice");
+    assert_eq!((pages(&notion).len(), slack.count()), (1, 2), "step 1 ran once, step 2 twice");
     let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
     assert_eq!(run.body["status"], "succeeded", "{:?}", run.body);
     assert_eq!(run.body["steps"][0]["attempts"], 1);
     assert_eq!(run.body["steps"][1]["attempts"], 2);
     assert_eq!(before - balance(&app, &key).await, 1, "billed once");
+}
+
+/// Slack's `chat.postMessage` that answers 503 while `down` is set. A 5xx can
+/// come after Slack acted (https://api.slack.com/methods/chat.postMessage#errors:
+/// `internal_error`, "some aspect of the operation succeeded"), so the
+/// message must not be sent again by itself.
+async fn slack_503_while(down: std::sync::Arc<std::sync::atomic::AtomicBool>) -> FakeServer {
+    FakeServer::start(move |req: &Recorded, _| {
+        if down.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return FakeReply::text(503, "Service Unavailable");
+        }
+        FakeReply::json(
+            200,
+            json!({"ok": true, "channel": "C123ABC456", "ts": "1503435956.000247",
+                   "message": {"text": req.json()["text"], "type": "message"}}),
+        )
+    })
+    .await
+}
+
+fn slack_then_log(retry_unknown: bool) -> Value {
+    json!({"description": "notify", "trigger": "manual", "actions": [
+        {"type": "sendSlack", "params": {"channel": "#general", "message": "New: {{input.name}}"}, "retry_unknown": retry_unknown},
+        {"type": "log", "params": {"message": "after slack"}}]})
+}
+
+/// A Slack post that got a 503 stops the run at that step as `unknown`, sent
+/// once; resuming it with `send_again` sends it once more, with `skip` goes on
+/// without sending it.
+async fn an_unknown_outcome_waits_for_the_user(b: Backend) {
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (slack, notion) = (slack_503_while(down.clone()).await, fake_notion().await);
+    let Some(app) = spawn(b, &slack, &notion, 1).await else { return };
+    let (_, key) = app.new_user("unknown@example.com").await;
+    connect(&app, &key).await;
+    let id =
+        app.post("/api/v1/pipelines", Some(&key), &slack_then_log(false)).await.body["id"].as_str().unwrap().to_owned();
+
+    let run_body = json!({"pipeline_id": id, "input": {"name": "Ada"}});
+    let job = app.post("/api/v1/run", Some(&key), &run_body).await.body["job_id"].as_str().unwrap().to_owned();
+    let done = app.wait_done(&key, &job).await;
+    assert_eq!(done.body["status"], "dead", "not retried by the job: {:?}", done.body);
+    assert_eq!(slack.count(), 1, "exactly one request reached Slack");
+    let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
+    assert_eq!(run.body["status"], "unknown", "{:?}", run.body);
+    assert_eq!(run.body["steps"][0]["status"], "unknown");
+    assert!(run.body["steps"][0]["error"].as_str().unwrap().contains("outcome unknown"), "{:?}", run.body);
+    assert_eq!(run.body["steps"][1]["status"], "pending");
+
+    // Only the owner resumes, and only an unknown step.
+    let (_, other) = app.new_user("not-the-owner@example.com").await;
+    let resume = format!("/api/v1/runs/{job}/resume");
+    app.post(&resume, Some(&other), &json!({"resolution": "skip"})).await.assert_error(404, "not_found");
+    app.post(&resume, Some(&key), &json!({"step": "s2", "resolution": "skip"}))
+        .await
+        .assert_error(400, "invalid_request");
+    app.post(&resume, Some(&key), &json!({"resolution": "later"})).await.assert_error(400, "invalid_request");
+    // A plain job retry does not send it again either.
+    let r = app.post(&format!("/api/v1/jobs/{job}/retry"), Some(&key), &json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(app.wait_done(&key, &job).await.body["status"], "dead");
+    assert_eq!(slack.count(), 1);
+
+    // "send again": one more request, and the run goes on.
+    let r = app.post(&resume, Some(&key), &json!({"step": "s1", "resolution": "send_again"})).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert_eq!(r.body["steps"][0]["status"], "pending");
+    assert_eq!(app.wait_done(&key, &job).await.body["status"], "succeeded");
+    assert_eq!(slack.count(), 2);
+    let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
+    assert_eq!(run.body["status"], "succeeded", "{:?}", run.body);
+    assert_eq!(run.body["steps"][0]["attempts"], 2);
+    assert_eq!(run.body["steps"][1]["status"], "succeeded");
+
+    // "skip": no request, the run goes on after the step.
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let job = app.post("/api/v1/run", Some(&key), &run_body).await.body["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.wait_done(&key, &job).await.body["status"], "dead");
+    assert_eq!(slack.count(), 3);
+    let r = app.post(&format!("/api/v1/runs/{job}/resume"), Some(&key), &json!({"resolution": "skip"})).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert_eq!(app.wait_done(&key, &job).await.body["status"], "succeeded");
+    assert_eq!(slack.count(), 3, "a skipped step is not sent");
+    let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
+    assert_eq!(run.body["status"], "succeeded", "{:?}", run.body);
+    assert_eq!(run.body["steps"][0]["status"], "skipped");
+    assert_eq!(run.body["steps"][0]["attempts"], 1);
+    assert_eq!(run.body["steps"][1]["status"], "succeeded");
+}
+
+/// With `"retry_unknown": true` the same 503 is retried by the job's back-off.
+async fn retry_unknown_is_retried_by_the_jobs_back_off(b: Backend) {
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (slack, notion) = (slack_503_while(down).await, fake_notion().await);
+    let Some(app) = spawn(b, &slack, &notion, 1).await else { return };
+    let (_, key) = app.new_user("retry-unknown@example.com").await;
+    connect(&app, &key).await;
+    let r = app.post("/api/v1/pipelines", Some(&key), &slack_then_log(true)).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
+    let job = r.body["job_id"].as_str().unwrap().to_owned();
+    let done = app.wait_done(&key, &job).await;
+    assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
+    assert_eq!(done.body["attempts"], 2, "{:?}", done.body);
+    assert_eq!(slack.count(), 2, "sent once per job attempt");
+    let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
+    assert_eq!(run.body["steps"][0]["attempts"], 2);
 }
 
 async fn cancelled_run_returns_credits(b: Backend) {
@@ -510,5 +651,7 @@ crate::on_both_backends!(
     webhook_trigger_enqueues_a_run,
     retry_resumes_at_the_failed_step,
     retryable_step_failure_is_retried_automatically,
+    an_unknown_outcome_waits_for_the_user,
+    retry_unknown_is_retried_by_the_jobs_back_off,
     cancelled_run_returns_credits,
 );

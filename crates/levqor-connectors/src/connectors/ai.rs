@@ -3,6 +3,11 @@
 //! the local engine. Every result says which engine answered (`"engine":
 //! "openai"` or `"local"`), so nobody mistakes the fallback for a model.
 //! The model's reply is checked: a classification must name one of the labels.
+//!
+//! The model is `OPENAI_MODEL`. Chat completions take `max_completion_tokens`
+//! (`max_tokens` is deprecated, and the o-series and gpt-5 reasoning models
+//! reject it, as they reject a `temperature` other than the default):
+//! <https://platform.openai.com/docs/api-reference/chat/create>.
 
 mod local;
 
@@ -11,13 +16,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{endpoint, fail, parse, unsupported};
-use crate::client::{HttpClient, Response};
+use crate::client::{HttpClient, Policy, Repeat, Response};
 use crate::config::ConnectorConfig;
 use crate::connector::{ActionSpec, Connector, TaskCall, TaskFuture, prepare};
 use crate::error::ConnectorError;
 
 const DEFAULT_MAX_WORDS: usize = 60;
 const TEMPERATURE: f64 = 0.2;
+/// Reasoning models spend part of `max_completion_tokens` on hidden
+/// reasoning; this much more keeps a short answer from being cut to nothing.
+const REASONING_HEADROOM: usize = 4096;
 
 #[derive(Clone)]
 pub struct Ai {
@@ -84,7 +92,9 @@ impl Connector for Ai {
                     }
                 }),
             )
-            .optional_credentials(&["api_key"]),
+            .optional_credentials(&["api_key"])
+            // A completion changes nothing at the service: repeating costs tokens only.
+            .safe_to_repeat(),
             ActionSpec::new(
                 "classify",
                 "Pick the one label that fits a text best.",
@@ -99,7 +109,8 @@ impl Connector for Ai {
                     }
                 }),
             )
-            .optional_credentials(&["api_key"]),
+            .optional_credentials(&["api_key"])
+            .safe_to_repeat(),
         ]
     }
 
@@ -173,17 +184,23 @@ impl Ai {
 
     /// One chat completion; returns the first choice's text.
     async fn complete(&self, key: &str, system: &str, user: &str, max_tokens: usize) -> Result<String, ConnectorError> {
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "messages": [
                 {"role": "system", "content": system},
                 {"role": "user", "content": user}
             ],
-            "temperature": TEMPERATURE,
-            "max_tokens": max_tokens.min(1024),
         });
+        let visible = max_tokens.min(1024);
+        if is_reasoning_model(&self.model) {
+            body["max_completion_tokens"] = json!(visible + REASONING_HEADROOM);
+        } else {
+            body["max_completion_tokens"] = json!(visible);
+            body["temperature"] = json!(TEMPERATURE);
+        }
         let url = endpoint(&self.base, "chat/completions");
-        let response = self.client.send(|c| c.post(&url).bearer_auth(key).json(&body)).await?;
+        let response =
+            self.client.send(Policy::new(Repeat::Safe), |c| c.post(&url).bearer_auth(key).json(&body)).await?;
         if !response.is_success() {
             return Err(openai_error(&response));
         }
@@ -194,6 +211,14 @@ impl Ai {
             .map(|s| s.trim().to_owned())
             .ok_or_else(|| ConnectorError::unexpected("the completion has no message content"))
     }
+}
+
+/// The o-series and gpt-5 models: they reason before answering and accept only
+/// the default temperature.
+pub fn is_reasoning_model(model: &str) -> bool {
+    let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+    let o_series = name.strip_prefix('o').is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+    o_series || name.starts_with("gpt-5")
 }
 
 /// The label the reply names: exactly (ignoring case, quotes and a final
@@ -224,6 +249,16 @@ fn openai_error(response: &Response) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasoning_models() {
+        for model in ["o1", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini", "openai/o3"] {
+            assert!(is_reasoning_model(model), "{model}");
+        }
+        for model in ["gpt-4o-mini", "gpt-4.1", "omni-moderation-latest"] {
+            assert!(!is_reasoning_model(model), "{model}");
+        }
+    }
 
     #[test]
     fn label_matching() {

@@ -2,6 +2,13 @@
 //! that is refreshed (refresh token + client credentials) when it has expired
 //! or the API rejects it. A refreshed token is handed back in the result's
 //! `refreshed_credentials` so the caller can store it.
+//!
+//! Reference: <https://developers.google.com/gmail/api/guides/handle-errors>:
+//! usage limits come as 403 (or 429) with `error.errors[].reason`
+//! `rateLimitExceeded` / `userRateLimitExceeded` (retry with exponential
+//! back-off) or `dailyLimitExceeded` (not before the quota resets); 5xx
+//! answers are "retry with exponential back-off", which a send does not do
+//! by itself here because the message may have gone out.
 
 mod message;
 
@@ -13,10 +20,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{endpoint, fail, parse, unsupported};
-use crate::client::{HttpClient, Response};
+use crate::client::{HttpClient, Policy, Repeat, Response, Throttle, retry_after};
 use crate::config::ConnectorConfig;
 use crate::connector::{ActionSpec, Connector, Credentials, TaskCall, TaskFuture, prepare};
 use crate::error::ConnectorError;
+
+/// Usage-limit reasons that lift within seconds.
+const RATE_LIMIT_REASONS: &[&str] = &["rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"];
+/// Usage-limit reasons that last until the daily quota resets.
+const DAILY_LIMIT_REASONS: &[&str] = &["dailyLimitExceeded"];
 
 /// A token this close to its expiry is refreshed first rather than risked.
 const EXPIRY_SKEW_S: i64 = 60;
@@ -118,7 +130,8 @@ impl Connector for Gmail {
                 json!({"type": "object", "additionalProperties": false, "properties": {}}),
             )
             .credentials(required)
-            .optional_credentials(optional),
+            .optional_credentials(optional)
+            .safe_to_repeat(),
             ActionSpec::new(
                 "list_messages",
                 "Search messages (ids and thread ids), Gmail search syntax.",
@@ -134,7 +147,8 @@ impl Connector for Gmail {
                 }),
             )
             .credentials(required)
-            .optional_credentials(optional),
+            .optional_credentials(optional)
+            .safe_to_repeat(),
             ActionSpec::new(
                 "send_email",
                 "Send a plain-text email as the account owner.",
@@ -157,10 +171,12 @@ impl Connector for Gmail {
     }
 
     fn run_task(&self, mut call: TaskCall) -> TaskFuture {
-        if let Err(e) = prepare(&self.actions(), &mut call) {
-            return fail(e);
-        }
+        let spec = match prepare(&self.actions(), &mut call) {
+            Ok(spec) => spec,
+            Err(e) => return fail(e),
+        };
         let this = self.clone();
+        let policy = Policy::new(spec.repeat).with_throttle(usage_limits);
         async move {
             let mut auth = Auth::from_credentials(&call.credentials)?;
             let request = Request::from_call(&call)?;
@@ -168,7 +184,7 @@ impl Connector for Gmail {
             if auth.expired(Utc::now()) && auth.refresh.is_some() {
                 refreshed = Some(this.refresh(&mut auth).await?);
             }
-            let mut result = this.perform(&auth.access_token, &request).await;
+            let mut result = this.perform(policy, &auth.access_token, &request).await;
             if let Err(ConnectorError::InvalidCredentials { message }) = &result
                 && refreshed.is_none()
             {
@@ -178,7 +194,7 @@ impl Connector for Gmail {
                     });
                 }
                 refreshed = Some(this.refresh(&mut auth).await?);
-                result = this.perform(&auth.access_token, &request).await;
+                result = this.perform(policy, &auth.access_token, &request).await;
             }
             let mut value = result?;
             if let (Some(credentials), Value::Object(map)) = (refreshed, &mut value) {
@@ -233,12 +249,12 @@ impl Request {
 }
 
 impl Gmail {
-    async fn perform(&self, token: &str, request: &Request) -> Result<Value, ConnectorError> {
+    async fn perform(&self, policy: Policy, token: &str, request: &Request) -> Result<Value, ConnectorError> {
         let users_me = |path: &str| endpoint(&self.base, &format!("gmail/v1/users/me/{path}"));
         match request {
             Request::Labels => {
                 let url = users_me("labels");
-                let answer = gmail_answer(&self.client.send(|c| c.get(&url).bearer_auth(token)).await?)?;
+                let answer = gmail_answer(&self.client.send(policy, |c| c.get(&url).bearer_auth(token)).await?)?;
                 if !answer.get("labels").is_some_and(Value::is_array) {
                     return Err(ConnectorError::unexpected("Gmail listed no `labels`"));
                 }
@@ -247,7 +263,7 @@ impl Gmail {
             Request::Messages(query) => {
                 let url = users_me("messages");
                 let mut answer =
-                    gmail_answer(&self.client.send(|c| c.get(&url).bearer_auth(token).query(query)).await?)?;
+                    gmail_answer(&self.client.send(policy, |c| c.get(&url).bearer_auth(token).query(query)).await?)?;
                 let Value::Object(map) = &mut answer else {
                     return Err(ConnectorError::unexpected("Gmail's answer is not an object"));
                 };
@@ -257,7 +273,8 @@ impl Gmail {
             }
             Request::Send(body) => {
                 let url = users_me("messages/send");
-                let answer = gmail_answer(&self.client.send(|c| c.post(&url).bearer_auth(token).json(body)).await?)?;
+                let answer =
+                    gmail_answer(&self.client.send(policy, |c| c.post(&url).bearer_auth(token).json(body)).await?)?;
                 if answer.get("id").and_then(Value::as_str).is_none() {
                     return Err(ConnectorError::unexpected("Gmail sent no message id back"));
                 }
@@ -279,7 +296,8 @@ impl Gmail {
             ("client_secret", client_secret.as_str()),
         ];
         let url = &self.token_url;
-        let response = self.client.send(|c| c.post(url).form(&form)).await?;
+        // A repeated refresh only hands out another access token.
+        let response = self.client.send(Policy::new(Repeat::Safe), |c| c.post(url).form(&form)).await?;
         let body = response.json_opt().unwrap_or(Value::Null);
         if !response.is_success() {
             let code = body.get("error").and_then(Value::as_str).unwrap_or("");
@@ -309,6 +327,28 @@ impl Gmail {
         auth.expires_at = expires_at;
         Ok(stored)
     }
+}
+
+/// Gmail's usage limits: a 403 or 429 whose `error.errors[].reason` (or, in
+/// the newer shape, `error.details[].reason`) names one.
+fn usage_limits(response: &Response) -> Option<Throttle> {
+    if !matches!(response.status, 403 | 429) {
+        return None;
+    }
+    let body = response.json_opt().unwrap_or(Value::Null);
+    let reasons: Vec<&str> = ["/error/errors", "/error/details"]
+        .iter()
+        .filter_map(|at| body.pointer(at).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|e| e.get("reason").and_then(Value::as_str))
+        .collect();
+    if reasons.iter().any(|r| DAILY_LIMIT_REASONS.contains(r)) {
+        return Some(Throttle { wait: retry_after(&response.headers), retry_in_call: false });
+    }
+    if response.status == 429 || reasons.iter().any(|r| RATE_LIMIT_REASONS.contains(r)) {
+        return Some(Throttle::wait(retry_after(&response.headers)));
+    }
+    None
 }
 
 /// Google's error shape: `{"error": {"code", "message", "status"}}`.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{fail, parse, unsupported};
-use crate::client::HttpClient;
+use crate::client::{HttpClient, Policy, Repeat};
 use crate::config::ConnectorConfig;
 use crate::connector::{ActionSpec, Connector, TaskCall, TaskFuture, prepare};
 use crate::error::ConnectorError;
@@ -112,15 +112,16 @@ impl Http {
             headers.append(header, value);
         }
         let timeout = p.timeout_s.map(Duration::from_secs).unwrap_or(self.client.settings().timeout);
-        // Only requests that are safe to repeat are retried on 429/5xx.
-        let attempts = if matches!(method, reqwest::Method::GET | reqwest::Method::HEAD) {
-            self.client.settings().max_attempts
+        // The action is `once` (any method may act); only methods that are safe
+        // by HTTP's definition are retried after a 5xx or a timeout.
+        let repeat = if matches!(method, reqwest::Method::GET | reqwest::Method::HEAD | reqwest::Method::OPTIONS) {
+            Repeat::Safe
         } else {
-            1
+            Repeat::Once
         };
         let response = self
             .client
-            .send_with(attempts, timeout, |c| {
+            .send_with(Policy::new(repeat), timeout, |c| {
                 let request = c.request(method.clone(), url.clone()).headers(headers.clone());
                 match &p.body {
                     None => request,

@@ -8,7 +8,7 @@ mod notion;
 mod slack;
 mod telegram;
 
-pub use ai::Ai;
+pub use ai::{Ai, is_reasoning_model};
 pub use builtin::Builtin;
 pub use gmail::{Gmail, build_message};
 pub use http::Http;

@@ -2,6 +2,13 @@
 //! external upload flow (`files.getUploadURLExternal` → upload →
 //! `files.completeUploadExternal`). Slack answers HTTP 200 with `ok: false` for
 //! most failures, so every answer's `ok` is checked.
+//!
+//! References: <https://api.slack.com/methods/chat.postMessage> (errors
+//! `ratelimited`, `internal_error`, `fatal_error`: "it's possible some aspect
+//! of the operation succeeded"), <https://api.slack.com/apis/rate-limits>
+//! (HTTP 429 with `Retry-After` in seconds) and
+//! <https://api.slack.com/web#posting_json> (JSON bodies must say
+//! `charset=utf-8`, else a `missing_charset` warning).
 
 use base64::Engine;
 use futures_util::FutureExt;
@@ -9,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{endpoint, fail, parse, unsupported};
-use crate::client::{HttpClient, Response};
+use crate::client::{HttpClient, Policy, Repeat, Response, Throttle, retry_after};
 use crate::config::ConnectorConfig;
 use crate::connector::{ActionSpec, Connector, TaskCall, TaskFuture, prepare};
 use crate::error::ConnectorError;
@@ -17,6 +24,12 @@ use crate::error::ConnectorError;
 /// `conversations.list` pages fetched per call at most (the caller can go on
 /// from the returned `next_cursor`).
 const MAX_PAGES: u32 = 20;
+
+/// Slack's content type for JSON bodies.
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+/// Slack error codes after which the operation may have partly happened.
+const MAYBE_DONE_ERRORS: &[&str] = &["internal_error", "fatal_error"];
 
 /// Slack error codes that mean the token itself is bad.
 const AUTH_ERRORS: &[&str] = &["not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired"];
@@ -103,7 +116,8 @@ impl Connector for Slack {
                     }
                 }),
             )
-            .credentials(token),
+            .credentials(token)
+            .safe_to_repeat(),
             ActionSpec::new(
                 "upload_file",
                 "Upload a file and optionally share it in a channel (files.getUploadURLExternal, files.completeUploadExternal).",
@@ -128,16 +142,18 @@ impl Connector for Slack {
     }
 
     fn run_task(&self, mut call: TaskCall) -> TaskFuture {
-        if let Err(e) = prepare(&self.actions(), &mut call) {
-            return fail(e);
-        }
+        let spec = match prepare(&self.actions(), &mut call) {
+            Ok(spec) => spec,
+            Err(e) => return fail(e),
+        };
         let this = self.clone();
+        let repeat = spec.repeat;
         async move {
             let token = call.credentials.require("token")?;
             match call.action.as_str() {
-                "post_message" => this.post_message(token, parse(&call.params)?).await,
-                "list_channels" => this.list_channels(token, parse(&call.params)?).await,
-                "upload_file" => this.upload_file(token, parse(&call.params)?).await,
+                "post_message" => this.post_message(token, parse(&call.params)?, repeat).await,
+                "list_channels" => this.list_channels(token, parse(&call.params)?, repeat).await,
+                "upload_file" => this.upload_file(token, parse(&call.params)?, repeat).await,
                 other => Err(unsupported(other)),
             }
         }
@@ -146,21 +162,21 @@ impl Connector for Slack {
 }
 
 impl Slack {
-    async fn post_message(&self, token: &str, p: PostMessage) -> Result<Value, ConnectorError> {
+    async fn post_message(&self, token: &str, p: PostMessage, repeat: Repeat) -> Result<Value, ConnectorError> {
         let mut body = json!({"channel": p.channel, "text": p.text});
         if let Some(ts) = p.thread_ts {
             body["thread_ts"] = json!(ts);
         }
         let url = endpoint(&self.base, "chat.postMessage");
-        let response = self.client.send(|c| c.post(&url).bearer_auth(token).json(&body)).await?;
-        let answer = slack_answer(&response)?;
+        let response = self.client.send(policy(repeat), |c| post_json(c, &url, token, &body)).await?;
+        let answer = slack_answer(&response, repeat)?;
         if answer.get("ts").and_then(Value::as_str).is_none() {
             return Err(ConnectorError::unexpected("chat.postMessage answered ok without a message ts"));
         }
         Ok(answer)
     }
 
-    async fn list_channels(&self, token: &str, p: ListChannels) -> Result<Value, ConnectorError> {
+    async fn list_channels(&self, token: &str, p: ListChannels, repeat: Repeat) -> Result<Value, ConnectorError> {
         let url = endpoint(&self.base, "conversations.list");
         let limit = p.limit.unwrap_or(200).to_string();
         let exclude = p.exclude_archived.unwrap_or(true).to_string();
@@ -176,8 +192,8 @@ impl Slack {
             if !cursor.is_empty() {
                 query.push(("cursor", cursor.as_str()));
             }
-            let response = self.client.send(|c| c.get(&url).bearer_auth(token).query(&query)).await?;
-            let answer = slack_answer(&response)?;
+            let response = self.client.send(policy(repeat), |c| c.get(&url).bearer_auth(token).query(&query)).await?;
+            let answer = slack_answer(&response, repeat)?;
             let Some(page) = answer.get("channels").and_then(Value::as_array) else {
                 return Err(ConnectorError::unexpected("conversations.list answered without `channels`"));
             };
@@ -192,7 +208,7 @@ impl Slack {
         Ok(json!({"channels": channels, "next_cursor": cursor, "pages": pages}))
     }
 
-    async fn upload_file(&self, token: &str, p: UploadFile) -> Result<Value, ConnectorError> {
+    async fn upload_file(&self, token: &str, p: UploadFile, repeat: Repeat) -> Result<Value, ConnectorError> {
         let bytes = match (&p.content, &p.content_base64) {
             (Some(text), None) => text.clone().into_bytes(),
             (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
@@ -209,12 +225,13 @@ impl Slack {
             return Err(ConnectorError::invalid_params("content", "must not be empty"));
         }
 
-        // 1. Ask for an upload URL.
+        // 1. Ask for an upload URL. Nothing is shared yet: a repeat only leaves
+        // an unused upload slot behind.
         let url = endpoint(&self.base, "files.getUploadURLExternal");
         let length = bytes.len().to_string();
         let form = [("filename", p.filename.as_str()), ("length", length.as_str())];
-        let response = self.client.send(|c| c.post(&url).bearer_auth(token).form(&form)).await?;
-        let answer = slack_answer(&response)?;
+        let response = self.client.send(policy(Repeat::Safe), |c| c.post(&url).bearer_auth(token).form(&form)).await?;
+        let answer = slack_answer(&response, Repeat::Safe)?;
         let (Some(upload_url), Some(file_id)) =
             (answer.get("upload_url").and_then(Value::as_str), answer.get("file_id").and_then(Value::as_str))
         else {
@@ -227,10 +244,11 @@ impl Slack {
             .filter(|u| matches!(u.scheme(), "https" | "http"))
             .ok_or_else(|| ConnectorError::unexpected("Slack's upload_url is not an http(s) URL"))?;
 
-        // 2. Send the bytes. The URL is pre-signed: the token is not sent along.
+        // 2. Send the bytes (the same bytes to the same file: safe to repeat).
+        // The URL is pre-signed: the token is not sent along.
         let response = self
             .client
-            .send(|c| {
+            .send(Policy::new(Repeat::Safe), |c| {
                 c.post(upload_url.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                     .body(bytes.clone())
@@ -251,9 +269,10 @@ impl Slack {
                 body[key] = json!(value);
             }
         }
+        // 3. is what shares the file: the action's own policy.
         let url = endpoint(&self.base, "files.completeUploadExternal");
-        let response = self.client.send(|c| c.post(&url).bearer_auth(token).json(&body)).await?;
-        let answer = slack_answer(&response)?;
+        let response = self.client.send(policy(repeat), |c| post_json(c, &url, token, &body)).await?;
+        let answer = slack_answer(&response, repeat)?;
         let files = answer
             .get("files")
             .filter(|f| f.is_array())
@@ -263,8 +282,27 @@ impl Slack {
     }
 }
 
+/// `repeat` with Slack's rate limits.
+fn policy(repeat: Repeat) -> Policy {
+    Policy::new(repeat).with_throttle(slack_throttle)
+}
+
+/// A JSON POST as Slack wants it: bearer token and `charset=utf-8`.
+fn post_json(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
+    // Set before `.json()`, which keeps a content type already there.
+    client.post(url).bearer_auth(token).header(reqwest::header::CONTENT_TYPE, JSON_UTF8).json(body)
+}
+
+/// Slack rate-limits with HTTP 429 and `Retry-After`, and some methods answer
+/// `ok: false, error: ratelimited` (the wait, if any, again in `Retry-After`).
+fn slack_throttle(response: &Response) -> Option<Throttle> {
+    let ratelimited = response.status == 429
+        || response.json_opt().is_some_and(|b| b.get("error").and_then(Value::as_str) == Some("ratelimited"));
+    ratelimited.then(|| Throttle::wait(retry_after(&response.headers)))
+}
+
 /// A Slack answer that is `ok: true`, or the error it describes.
-fn slack_answer(response: &Response) -> Result<Value, ConnectorError> {
+fn slack_answer(response: &Response, repeat: Repeat) -> Result<Value, ConnectorError> {
     let body = response.json_opt();
     let code = body.as_ref().and_then(|b| b.get("error")).and_then(Value::as_str).map(str::to_owned);
     if !response.is_success() {
@@ -283,6 +321,8 @@ fn slack_answer(response: &Response) -> Result<Value, ConnectorError> {
             let code = code.unwrap_or_else(|| "unknown_error".to_owned());
             Err(if AUTH_ERRORS.contains(&code.as_str()) {
                 ConnectorError::InvalidCredentials { message: format!("slack: {code}") }
+            } else if repeat == Repeat::Once && MAYBE_DONE_ERRORS.contains(&code.as_str()) {
+                ConnectorError::OutcomeUnknown(format!("slack: {code}"))
             } else if code == "ratelimited" {
                 ConnectorError::RateLimited { retry_after: response.retry_after() }
             } else {

@@ -2,13 +2,21 @@
 //! `{base}/bot<token>/<method>`. The token is part of the URL, so it is checked
 //! for shape (it must not be able to change the path) and never appears in
 //! errors.
+//!
+//! References: <https://core.telegram.org/bots/api#making-requests> (`ok`,
+//! `error_code`, `description`, `parameters`) and
+//! <https://core.telegram.org/bots/api#responseparameters> (flood control: HTTP
+//! 429 with the wait in `parameters.retry_after`, seconds, and no
+//! `Retry-After` header).
 
 use futures_util::FutureExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{endpoint, fail, parse, unsupported};
-use crate::client::{HttpClient, Response};
+use std::time::Duration;
+
+use crate::client::{HttpClient, Policy, Response, Throttle, retry_after};
 use crate::config::ConnectorConfig;
 use crate::connector::{ActionSpec, Connector, TaskCall, TaskFuture, prepare};
 use crate::error::ConnectorError;
@@ -73,7 +81,8 @@ impl Connector for Telegram {
                 "Describe the bot (getMe); a cheap check that the token works.",
                 json!({"type": "object", "additionalProperties": false, "properties": {}}),
             )
-            .credentials(token),
+            .credentials(token)
+            .safe_to_repeat(),
             ActionSpec::new(
                 "get_updates",
                 "Fetch pending updates (getUpdates, no long polling).",
@@ -86,15 +95,19 @@ impl Connector for Telegram {
                     }
                 }),
             )
-            .credentials(token),
+            .credentials(token)
+            // The same offset fetches the same updates.
+            .safe_to_repeat(),
         ]
     }
 
     fn run_task(&self, mut call: TaskCall) -> TaskFuture {
-        if let Err(e) = prepare(&self.actions(), &mut call) {
-            return fail(e);
-        }
+        let spec = match prepare(&self.actions(), &mut call) {
+            Ok(spec) => spec,
+            Err(e) => return fail(e),
+        };
         let this = self.clone();
+        let policy = Policy::new(spec.repeat).with_throttle(flood_control);
         async move {
             let token = bot_token(call.credentials.require("bot_token")?)?;
             match call.action.as_str() {
@@ -110,9 +123,9 @@ impl Connector for Telegram {
                     if let Some(quiet) = p.disable_notification {
                         body["disable_notification"] = json!(quiet);
                     }
-                    this.call(token, "sendMessage", Some(body)).await
+                    this.call(policy, token, "sendMessage", Some(body)).await
                 }
-                "get_me" => this.call(token, "getMe", None).await,
+                "get_me" => this.call(policy, token, "getMe", None).await,
                 "get_updates" => {
                     let p: GetUpdates = parse(&call.params)?;
                     let mut body = json!({"timeout": 0});
@@ -122,7 +135,7 @@ impl Connector for Telegram {
                     if let Some(limit) = p.limit {
                         body["limit"] = json!(limit);
                     }
-                    this.call(token, "getUpdates", Some(body)).await
+                    this.call(policy, token, "getUpdates", Some(body)).await
                 }
                 other => Err(unsupported(other)),
             }
@@ -134,17 +147,40 @@ impl Connector for Telegram {
 impl Telegram {
     /// Calls `method` (GET without a body, POST JSON with one) and returns the
     /// answer's `result`.
-    async fn call(&self, token: &str, method: &str, body: Option<Value>) -> Result<Value, ConnectorError> {
+    async fn call(
+        &self,
+        policy: Policy,
+        token: &str,
+        method: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ConnectorError> {
         let url = endpoint(&self.base, &format!("bot{token}/{method}"));
         let response = self
             .client
-            .send(|c| match &body {
+            .send(policy, |c| match &body {
                 Some(body) => c.post(&url).json(body),
                 None => c.get(&url),
             })
             .await?;
         telegram_answer(&response)
     }
+}
+
+/// Telegram's flood control: `error_code` 429 with `parameters.retry_after`
+/// in the body (a `Retry-After` header is honoured too, should one come).
+fn flood_control(response: &Response) -> Option<Throttle> {
+    let body = response.json_opt();
+    let code = body.as_ref().and_then(|b| b.get("error_code")).and_then(Value::as_u64);
+    if response.status != 429 && code != Some(429) {
+        return None;
+    }
+    let wait = body
+        .as_ref()
+        .and_then(|b| b.pointer("/parameters/retry_after"))
+        .and_then(Value::as_u64)
+        .map(Duration::from_secs)
+        .or_else(|| retry_after(&response.headers));
+    Some(Throttle::wait(wait))
 }
 
 /// `<digits>:<letters, digits, _ or ->`: the shape of every bot token.

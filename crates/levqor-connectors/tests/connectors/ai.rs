@@ -60,7 +60,8 @@ async fn summarize_calls_chat_completions() {
     let body = r.json();
     assert_eq!(body["model"], "gpt-4o-mini");
     assert_eq!(body["temperature"], 0.2);
-    assert_eq!(body["max_tokens"], 110);
+    assert_eq!(body["max_completion_tokens"], 110);
+    assert!(body.get("max_tokens").is_none(), "deprecated, and refused by reasoning models");
     assert_eq!(body["messages"][0]["role"], "system");
     assert!(body["messages"][0]["content"].as_str().unwrap().contains("30 words"));
     assert_eq!(body["messages"][1], json!({"role": "user", "content": TEXT}));
@@ -96,9 +97,56 @@ async fn openai_failures_keep_their_class() {
     let err = with_key(&server, "summarize", json!({"text": TEXT})).await.unwrap_err();
     assert!(matches!(err, ConnectorError::UpstreamRefused { status: 500, .. }), "{err:?}");
     assert!(err.retryable());
-    assert_eq!(server.count(), 3);
+    assert_eq!(server.count(), 3, "a completion acts on nothing: safe to repeat");
 
     let server = FakeServer::always(Reply::json(200, json!({"choices": []}))).await;
     let err = with_key(&server, "summarize", json!({"text": TEXT})).await.unwrap_err();
     assert!(matches!(err, ConnectorError::UnexpectedResponse(_)), "{err:?}");
+}
+
+/// OpenAI for an o-series model
+/// (https://platform.openai.com/docs/api-reference/chat/create): `max_tokens`
+/// is refused with 400 `unsupported_parameter`, and so is a temperature other
+/// than the default 1.
+fn reasoning_model(r: &crate::support::Recorded, _: usize) -> Reply {
+    let body = r.json();
+    if body.get("max_tokens").is_some() {
+        return Reply::json(400, crate::support::fixture("openai/unsupported_max_tokens.json"));
+    }
+    if body.get("temperature").is_some_and(|t| t.as_f64() != Some(1.0)) {
+        return Reply::json(
+            400,
+            json!({"error": {"message": "Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.",
+                             "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}}),
+        );
+    }
+    let mut answer = crate::support::fixture("openai/chat.completion.json");
+    answer["model"] = body["model"].clone();
+    answer["choices"][0]["message"]["content"] = json!("billing");
+    Reply::json(200, answer)
+}
+
+#[tokio::test]
+async fn the_configured_model_gets_max_completion_tokens() {
+    let server = FakeServer::start(reasoning_model).await;
+    let mut config = config(&server);
+    config.openai_api_key = Some("sk-test".into());
+    config.openai_model = "o3-mini".into();
+    let result =
+        run_with(&config, "ai", "classify", json!({"text": "refund me", "labels": ["billing", "bug"]}), json!({}))
+            .await
+            .unwrap();
+    assert_eq!(result, json!({"label": "billing", "engine": "openai", "model": "o3-mini"}));
+    let body = server.only().json();
+    assert_eq!(body["model"], "o3-mini");
+    assert!(body["max_completion_tokens"].as_u64().unwrap() > 30, "room for the model's reasoning");
+
+    assert!(body.get("max_tokens").is_none() && body.get("temperature").is_none(), "{body}");
+}
+
+#[test]
+fn openai_model_is_read_from_the_environment() {
+    let config =
+        levqor_connectors::ConnectorConfig::from_lookup(|k| (k == "OPENAI_MODEL").then(|| "gpt-5-mini".into()));
+    assert_eq!(config.openai_model, "gpt-5-mini");
 }

@@ -125,4 +125,14 @@ async fn the_connector_workflow_maps_retryability() {
     assert!(!err.message.contains("1:a"), "{err}");
     let err = workflow.run(ctx(json!({"connector": "telegram", "action": "get_me"}))).await.unwrap_err();
     assert!(!err.retryable, "{err}");
+    // A write whose outcome is unknown is not sent again by the job's back-off.
+    let before = server.count();
+    let err = workflow
+        .run(ctx(json!({"connector": "telegram", "action": "send_message", "params": {"chat_id": 1, "text": "hi"},
+                        "credentials": {"bot_token": "1:a"}})))
+        .await
+        .unwrap_err();
+    assert!(!err.retryable, "{err}");
+    assert!(err.message.starts_with("upstream_outcome_unknown"), "{err}");
+    assert_eq!(server.count() - before, 1);
 }

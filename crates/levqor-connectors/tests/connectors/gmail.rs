@@ -207,3 +207,53 @@ async fn a_malformed_expiry_is_refused() {
         .unwrap_err();
     assert!(matches!(err, ConnectorError::InvalidCredentials { .. }), "{err:?}");
 }
+
+/// https://developers.google.com/gmail/api/guides/handle-errors: usage limits
+/// are a 403 whose `errors[].reason` names them; no wait is given, so the
+/// client backs off exponentially.
+#[tokio::test]
+async fn usage_limits_are_rate_limits_not_refusals() {
+    for reason in ["rateLimitExceeded", "userRateLimitExceeded"] {
+        let body = crate::support::fixture(&format!("gmail/{reason}.json"));
+        let server =
+            FakeServer::start(move |_, n| if n == 0 { Reply::json(403, body.clone()) } else { labels() }).await;
+        let result = run(&server, "gmail", "list_labels", json!({}), json!({"access_token": "ya29.ok"})).await.unwrap();
+        assert_eq!(result["labels"][0]["id"], "INBOX", "{reason}");
+        assert_eq!(server.count(), 2, "{reason}: retried after a back-off");
+
+        let server =
+            FakeServer::always(Reply::json(403, crate::support::fixture(&format!("gmail/{reason}.json")))).await;
+        let err = run(
+            &server,
+            "gmail",
+            "send_email",
+            json!({"to": "a@example.com", "subject": "s", "body": "b"}),
+            json!({"access_token": "ya29.ok"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err, ConnectorError::RateLimited { retry_after: None }, "{reason}");
+        assert!(err.retryable());
+        assert_eq!(server.count(), 3, "{reason}: a refused send did nothing, so it is retried up to the attempts");
+    }
+}
+
+#[tokio::test]
+async fn the_daily_limit_is_a_rate_limit_left_to_the_job() {
+    let server = FakeServer::always(Reply::json(403, crate::support::fixture("gmail/dailyLimitExceeded.json"))).await;
+    let err = run(&server, "gmail", "list_labels", json!({}), json!({"access_token": "ya29.ok"})).await.unwrap_err();
+    assert_eq!(err, ConnectorError::RateLimited { retry_after: None });
+    assert_eq!(server.count(), 1, "it will not lift within seconds");
+}
+
+#[tokio::test]
+async fn other_403s_stay_refusals() {
+    let body = json!({"error": {"code": 403, "message": "Request had insufficient authentication scopes.",
+        "errors": [{"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}],
+        "status": "PERMISSION_DENIED"}});
+    let server = FakeServer::always(Reply::json(403, body)).await;
+    let err = run(&server, "gmail", "list_labels", json!({}), json!({"access_token": "ya29.ok"})).await.unwrap_err();
+    assert!(matches!(err, ConnectorError::UpstreamRefused { status: 403, .. }), "{err:?}");
+    assert!(!err.retryable());
+    assert_eq!(server.count(), 1);
+}

@@ -14,3 +14,4 @@ mod notion;
 mod resilience;
 mod slack;
 mod telegram;
+mod writes;

@@ -231,3 +231,44 @@ async fn rate_limited_answers_carry_retry_after() {
     assert!(err.retryable());
     assert_eq!(server.count(), 3, "retried up to the attempt limit");
 }
+
+#[tokio::test]
+async fn json_posts_say_charset_utf8() {
+    // https://api.slack.com/web#posting_json: without the charset Slack answers
+    // with a `missing_charset` warning.
+    let server = FakeServer::always(Reply::json(200, crate::support::fixture("slack/chat.postMessage.json"))).await;
+    run(&server, "slack", "post_message", json!({"channel": "C123ABC456", "text": "héllo"}), creds()).await.unwrap();
+    assert_eq!(server.only().header("content-type"), Some("application/json; charset=utf-8"));
+}
+
+#[tokio::test]
+async fn ok_false_ratelimited_is_a_rate_limit() {
+    // https://api.slack.com/methods/chat.postMessage#errors: `ratelimited`,
+    // "Refer to the Retry-After header for when to retry the request".
+    let server = FakeServer::start(|_, n| match n {
+        0 => Reply::json(200, crate::support::fixture("slack/ratelimited.json")).header("Retry-After", "0"),
+        _ => Reply::json(200, crate::support::fixture("slack/chat.postMessage.json")),
+    })
+    .await;
+    let result = run(&server, "slack", "post_message", json!({"channel": "C1", "text": "x"}), creds()).await.unwrap();
+    assert_eq!(result["channel"], "C123ABC456");
+    assert_eq!(server.count(), 2);
+
+    let server = FakeServer::always(
+        Reply::json(200, crate::support::fixture("slack/ratelimited.json")).header("Retry-After", "60"),
+    )
+    .await;
+    let err = run(&server, "slack", "post_message", json!({"channel": "C1", "text": "x"}), creds()).await.unwrap_err();
+    assert_eq!(err, ConnectorError::RateLimited { retry_after: Some(60) });
+    assert_eq!(server.count(), 1);
+}
+
+#[tokio::test]
+async fn internal_error_after_a_post_is_an_unknown_outcome() {
+    // https://api.slack.com/methods/chat.postMessage#errors: `internal_error`,
+    // "it's possible some aspect of the operation succeeded".
+    let server = FakeServer::always(Reply::json(200, crate::support::fixture("slack/internal_error.json"))).await;
+    let err = run(&server, "slack", "post_message", json!({"channel": "C1", "text": "x"}), creds()).await.unwrap_err();
+    assert!(matches!(err, ConnectorError::OutcomeUnknown(ref m) if m.contains("internal_error")), "{err:?}");
+    assert_eq!(server.count(), 1);
+}

@@ -109,15 +109,12 @@ async fn telegram_refusals_carry_the_description() {
 
 #[tokio::test]
 async fn flood_control_reports_retry_after_from_the_body() {
-    let server = FakeServer::always(Reply::json(
-        429,
-        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 3",
-               "parameters": {"retry_after": 3}}),
-    ))
-    .await;
+    // https://core.telegram.org/bots/api#responseparameters: the wait is in the
+    // body only; no Retry-After header.
+    let server = FakeServer::always(Reply::json(429, crate::support::fixture("telegram/flood_control.json"))).await;
     let err = run(&server, "telegram", "get_me", json!({}), creds()).await.unwrap_err();
-    assert_eq!(err, ConnectorError::RateLimited { retry_after: Some(3) });
-    assert_eq!(server.count(), 3, "retried with back-off, then given up");
+    assert_eq!(err, ConnectorError::RateLimited { retry_after: Some(35) });
+    assert_eq!(server.count(), 1, "35 s is beyond the cap: the job waits, not the call");
 }
 
 #[tokio::test]

@@ -23,6 +23,21 @@ pub fn config(server: &FakeServer) -> ConnectorConfig {
     config
 }
 
+/// [`config`] with a back-off cap of `cap`: waits a service asks for up to it
+/// are waited out, longer ones end the call.
+pub fn config_with_cap(server: &FakeServer, cap: Duration) -> ConnectorConfig {
+    let mut config = config(server);
+    config.http.backoff_cap = cap;
+    config
+}
+
+/// A response body from `tests/fixtures/` (see its README for the sources).
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 pub async fn run_with(
     config: &ConnectorConfig,
     connector: &str,

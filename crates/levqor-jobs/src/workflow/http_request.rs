@@ -124,7 +124,11 @@ async fn read_response(mut response: reqwest::Response) -> Result<Value, JobErro
 
     if !status.is_success() {
         let retryable = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-        return Err(JobError { message: format!("the target answered HTTP {}", status.as_u16()), retryable });
+        return Err(JobError {
+            message: format!("the target answered HTTP {}", status.as_u16()),
+            retryable,
+            retry_after: None,
+        });
     }
     let body = match (is_json && !truncated).then(|| serde_json::from_slice::<Value>(&body)) {
         Some(Ok(json)) => json,

@@ -33,15 +33,24 @@ pub struct JobContext {
 pub struct JobError {
     pub message: String,
     pub retryable: bool,
+    /// For a retryable failure: the next attempt waits at least this long (a
+    /// service's rate limit asked for it), whatever the back-off says.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl JobError {
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: true }
+        Self { message: message.into(), retryable: true, retry_after: None }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false }
+        Self { message: message.into(), retryable: false, retry_after: None }
+    }
+
+    /// The next attempt waits at least `wait`.
+    pub fn not_before(mut self, wait: Option<std::time::Duration>) -> Self {
+        self.retry_after = wait;
+        self
     }
 }
 

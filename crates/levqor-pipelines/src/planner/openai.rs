@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt};
+use levqor_connectors::connectors::is_reasoning_model;
+use levqor_connectors::{ConnectorError, HttpClient, HttpSettings, Policy, Repeat};
 use levqor_core::FieldProblem;
-use openai_api_rs::v1::api::OpenAIClient;
-use openai_api_rs::v1::chat_completion::chat_completion::ChatCompletionRequest;
-use openai_api_rs::v1::chat_completion::{ChatCompletionMessage, Content, MessageRole};
-use openai_api_rs::v1::error::APIError;
+use openai_api_rs::v1::chat_completion::MessageRole;
 use serde_json::{Value, json};
 
 use super::{Plan, PlanError, Planner, PlannerKind, RulePlanner, check_description};
@@ -26,8 +25,12 @@ pub struct OpenAiConfig {
     /// Up to and including `/v1` (`OPENAI_BASE_URL`).
     pub base_url: String,
     pub model: String,
+    /// Not sent to reasoning models (o-series, gpt-5), which accept only the default.
     pub temperature: f32,
-    pub max_tokens: u32,
+    /// `max_completion_tokens`: `max_tokens` is deprecated in chat completions
+    /// and the reasoning models refuse it. For those it includes their hidden
+    /// reasoning, so they get [`REASONING_HEADROOM`] more.
+    pub max_completion_tokens: u32,
     /// For the whole request, answer included.
     pub timeout: Duration,
 }
@@ -42,7 +45,7 @@ impl OpenAiConfig {
             base_url: Self::DEFAULT_BASE_URL.into(),
             model: Self::DEFAULT_MODEL.into(),
             temperature: 0.1,
-            max_tokens: 1500,
+            max_completion_tokens: 1500,
             timeout: Duration::from_secs(20),
         }
     }
@@ -61,10 +64,13 @@ impl OpenAiConfig {
     }
 }
 
+/// What a reasoning model may spend on reasoning on top of the plan itself.
+pub const REASONING_HEADROOM: u32 = 8192;
+
 #[derive(Debug, Clone)]
 pub struct OpenAiPlanner {
     config: OpenAiConfig,
-    client: Arc<OpenAIClient>,
+    client: Arc<HttpClient>,
     catalogue: Catalogue,
     limits: Limits,
     rules: RulePlanner,
@@ -81,13 +87,11 @@ enum Failure {
 
 impl OpenAiPlanner {
     pub fn new(config: OpenAiConfig, catalogue: Catalogue, limits: Limits) -> Result<Self, String> {
-        // The client's own timeout is whole seconds; the exact one is ours (below).
-        let client = OpenAIClient::builder()
-            .with_endpoint(config.base_url.trim_end_matches('/'))
-            .with_api_key(config.api_key.clone())
-            .with_timeout(config.timeout.as_secs().max(1) + 1)
-            .build()
-            .map_err(|e| e.to_string())?;
+        // openai-api-rs (10.x) cannot send `max_completion_tokens`, so the request
+        // is built here and sent with the connectors' client: one attempt, since
+        // any failure falls back to the rules at once.
+        let settings = HttpSettings { timeout: config.timeout, max_attempts: 1, ..HttpSettings::default() };
+        let client = HttpClient::new(settings).map_err(|e| e.to_string())?;
         let system_prompt = system_prompt(&catalogue, &limits);
         let rules = RulePlanner::new(catalogue.clone(), limits);
         Ok(Self { config, client: Arc::new(client), catalogue, limits, rules, system_prompt })
@@ -97,31 +101,44 @@ impl OpenAiPlanner {
         &self.system_prompt
     }
 
-    /// One chat completion through openai-api-rs; `Err` says, for the fallback
-    /// warning, why there is no reply to use.
+    /// One chat completion; `Err` says, for the fallback warning, why there is
+    /// no reply to use.
     async fn complete(&self, messages: &[(MessageRole, String)]) -> Result<String, String> {
-        let messages = messages
+        let messages: Vec<Value> = messages
             .iter()
-            .map(|(role, text)| ChatCompletionMessage {
-                role: role.clone(),
-                content: Content::Text(text.clone()),
-                name: None,
-                tool_calls: None,
-                tool_call_id: None,
-            })
+            .map(|(role, text)| json!({"role": serde_json::to_value(role).unwrap_or(Value::Null), "content": text}))
             .collect();
-        let mut request = ChatCompletionRequest::new(self.config.model.clone(), messages);
-        request.response_format = Some(json!({"type": "json_object"}));
-        request.temperature = Some(f64::from(self.config.temperature.clamp(0.0, 0.2)));
-        request.max_tokens = Some(i64::from(self.config.max_tokens));
-        let answer = tokio::time::timeout(self.config.timeout, self.client.chat_completion(request))
+        let mut request = json!({
+            "model": self.config.model,
+            "messages": messages,
+            "response_format": {"type": "json_object"},
+        });
+        if is_reasoning_model(&self.config.model) {
+            request["max_completion_tokens"] =
+                json!(self.config.max_completion_tokens.saturating_add(REASONING_HEADROOM));
+        } else {
+            request["max_completion_tokens"] = json!(self.config.max_completion_tokens);
+            request["temperature"] = json!(f64::from(self.config.temperature.clamp(0.0, 0.2)));
+        }
+        let url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
+        let key = &self.config.api_key;
+        let response = self
+            .client
+            .send(Policy::new(Repeat::Safe), |c| c.post(&url).bearer_auth(key).json(&request))
             .await
-            .map_err(|_| "timed out".to_owned())?
             .map_err(describe)?;
-        let message = answer.inner.choices.into_iter().next().map(|c| c.message);
-        message
-            .and_then(|m| m.content)
+        if !response.is_success() {
+            return Err(describe_status(response.status));
+        }
+        let answer = response.json_opt().unwrap_or(Value::Null);
+        if answer.pointer("/choices/0/message").is_none() {
+            return Err("answered with something other than a chat completion".into());
+        }
+        answer
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
             .filter(|c| !c.trim().is_empty())
+            .map(str::to_owned)
             .ok_or_else(|| "refused to plan this description (its answer had no message)".to_owned())
     }
 
@@ -173,18 +190,24 @@ impl Planner for OpenAiPlanner {
     }
 }
 
-/// Why a call failed, in words for the fallback warning. openai-api-rs reports
-/// an error answer as `"<status> <reason>: <body>"`.
-fn describe(e: APIError) -> String {
+/// Why a call failed, in words for the fallback warning.
+fn describe(e: ConnectorError) -> String {
     match e {
-        APIError::ReqwestError(e) if e.is_timeout() => "timed out".into(),
-        APIError::ReqwestError(_) => "could not be reached".into(),
-        APIError::CustomError { message } => match message.get(..3).and_then(|s| s.parse::<u16>().ok()) {
-            Some(429) => "is rate limiting requests (429)".into(),
-            Some(status @ 500..=599) => format!("answered with a server error ({status})"),
-            Some(status) => format!("refused the request ({status})"),
-            None => "answered with something other than a chat completion".into(),
-        },
+        ConnectorError::Timeout => "timed out".into(),
+        ConnectorError::RateLimited { .. } => describe_status(429),
+        ConnectorError::UpstreamRefused { status, .. } => describe_status(status),
+        ConnectorError::ResponseTooLarge { .. } | ConnectorError::UnexpectedResponse(_) => {
+            "answered with something other than a chat completion".into()
+        }
+        _ => "could not be reached".into(),
+    }
+}
+
+fn describe_status(status: u16) -> String {
+    match status {
+        429 => "is rate limiting requests (429)".into(),
+        500..=599 => format!("answered with a server error ({status})"),
+        status => format!("refused the request ({status})"),
     }
 }
 
