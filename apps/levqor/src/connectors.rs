@@ -157,11 +157,9 @@ impl Workflow for ConnectorJob {
 /// the job's back-off: the write may have happened.
 pub fn job_error(err: RunError) -> JobError {
     match err {
-        RunError::Connector(e) | RunError::Connection(ConnectionError::Connector(e)) => JobError {
-            message: format!("{}: {e}", e.code()),
-            retryable: e.retryable() && !e.outcome_unknown(),
-            retry_after: e.retry_after(),
-        },
+        RunError::Connector(e) | RunError::Connection(ConnectionError::Connector(e)) => {
+            levqor_connectors::job_error(&e)
+        }
         RunError::Connection(e) => {
             let retryable =
                 matches!(e, ConnectionError::Storage(StorageError::Unavailable(_) | StorageError::Conflict(_)));

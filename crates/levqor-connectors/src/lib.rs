@@ -63,8 +63,8 @@
 //! # }
 //! ```
 //!
-//! With `levqor-jobs`, [`connector_workflow`] runs `{"connector", "action",
-//! "params", "credentials"?}` payloads as durable jobs.
+//! With `levqor-jobs`, [`job_error`] turns a connector failure into a job
+//! failure with the right retry behaviour (the app's `connector` job uses it).
 //!
 //! Stored credentials: [`ConnectionService`] seals a user's named credentials
 //! with [`Vault`] (ChaCha20-Poly1305, key from the server secret by HKDF-SHA256)
@@ -96,4 +96,4 @@ pub use connectors::{Ai, Builtin, Gmail, Http, Notion, Slack, Telegram};
 pub use error::{ConnectorError, ErrorReport};
 pub use registry::{ConnectorInfo, ConnectorRegistry, RegistryError};
 pub use vault::{Vault, VaultError};
-pub use workflow::{ConnectorPayload, ConnectorWorkflow, connector_workflow};
+pub use workflow::job_error;

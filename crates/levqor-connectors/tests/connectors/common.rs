@@ -102,37 +102,26 @@ fn the_catalogue_has_schemas_and_credentials() {
 }
 
 #[tokio::test]
-async fn the_connector_workflow_maps_retryability() {
-    use levqor_connectors::connector_workflow;
-    use levqor_jobs::{JobContext, JobId, Workflow};
-    use std::sync::Arc;
+async fn connector_failures_map_to_job_failures() {
+    use levqor_connectors::{Credentials, TaskCall, job_error};
 
     let server = FakeServer::always(Reply::text(503, "down")).await;
     let registry = ConnectorRegistry::with_defaults(&crate::support::config(&server)).unwrap();
-    let workflow = connector_workflow(Arc::new(registry));
-    let ctx = |payload| JobContext {
-        job_id: JobId::new(),
-        owner: levqor_core::UserId::new(),
-        workflow: "connector".into(),
-        payload,
-        attempt: 1,
-    };
-    let err = workflow
-        .run(ctx(json!({"connector": "telegram", "action": "get_me", "credentials": {"bot_token": "1:a"}})))
-        .await
-        .unwrap_err();
-    assert!(err.retryable, "{err}");
-    assert!(!err.message.contains("1:a"), "{err}");
-    let err = workflow.run(ctx(json!({"connector": "telegram", "action": "get_me"}))).await.unwrap_err();
-    assert!(!err.retryable, "{err}");
+    let creds = || Credentials::from_value(json!({"bot_token": "1:a"})).unwrap();
+    let err = registry.run("telegram", TaskCall::new("get_me", json!({}), creds())).await.unwrap_err();
+    let job = job_error(&err);
+    assert!(job.retryable, "{}", job.message);
+    assert!(!job.message.contains("1:a"), "{}", job.message);
+    let err = registry.run("telegram", TaskCall::new("get_me", json!({}), Credentials::new())).await.unwrap_err();
+    assert!(!job_error(&err).retryable);
     // A write whose outcome is unknown is not sent again by the job's back-off.
     let before = server.count();
-    let err = workflow
-        .run(ctx(json!({"connector": "telegram", "action": "send_message", "params": {"chat_id": 1, "text": "hi"},
-                        "credentials": {"bot_token": "1:a"}})))
+    let err = registry
+        .run("telegram", TaskCall::new("send_message", json!({"chat_id": 1, "text": "hi"}), creds()))
         .await
         .unwrap_err();
-    assert!(!err.retryable, "{err}");
-    assert!(err.message.starts_with("upstream_outcome_unknown"), "{err}");
+    let job = job_error(&err);
+    assert!(!job.retryable, "{}", job.message);
+    assert!(job.message.starts_with("upstream_outcome_unknown"), "{}", job.message);
     assert_eq!(server.count() - before, 1);
 }
