@@ -4,10 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{TimeZone, Utc};
-use levqor_billing::stripe_signature::signature_header;
 use levqor_billing::{
     BillingError, EntryKind, Grant, GrantOutcome, Ledger, MemoryLedger, Packs, WebhookAction, WebhookError,
-    WebhookSecret, verify_and_decide,
+    WebhookSecret, signature_header, verify_and_decide,
 };
 use levqor_core::{Credits, Timestamp, UserId};
 use serde_json::{Value, json};
@@ -23,7 +22,7 @@ fn secret() -> WebhookSecret {
 }
 
 fn event(id: &str, kind: &str, session: &str, user: &UserId, paid: bool) -> Vec<u8> {
-    let mut object: Value = serde_json::from_slice(include_bytes!("data/checkout_session.json")).unwrap();
+    let mut object: Value = serde_json::from_slice(include_bytes!("fixtures/checkout_session.json")).unwrap();
     object["id"] = json!(session);
     object["client_reference_id"] = json!(user.to_string());
     object["metadata"] = json!({"user_id": user.to_string(), "pack_id": "pack_100", "credits": "100"});
@@ -31,7 +30,7 @@ fn event(id: &str, kind: &str, session: &str, user: &UserId, paid: bool) -> Vec<
     object["status"] = json!("complete");
     object["amount_total"] = json!(900);
     object["currency"] = json!("usd");
-    let mut event: Value = serde_json::from_slice(include_bytes!("data/event.json")).unwrap();
+    let mut event: Value = serde_json::from_slice(include_bytes!("fixtures/event.json")).unwrap();
     event["id"] = json!(id);
     event["type"] = json!(kind);
     event["created"] = json!(T);
@@ -113,7 +112,8 @@ fn refused_deliveries_grant_nothing() {
     let stale = signature_header(&secret(), T - 301, &body);
     let cases: Vec<(Option<&str>, &[u8], WebhookError)> = vec![
         (None, &body, WebhookError::MissingHeader),
-        (Some("nonsense"), &body, WebhookError::Malformed),
+        (Some("nonsense"), &body, WebhookError::BadSignature),
+        (Some("t=soon,v1=00"), &body, WebhookError::Malformed),
         (Some(&wrong), &body, WebhookError::BadSignature),
         (Some(&stale), &body, WebhookError::Stale),
     ];
