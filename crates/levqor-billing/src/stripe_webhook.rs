@@ -64,6 +64,10 @@ pub fn signature_header(secret: &WebhookSecret, timestamp: i64, payload: &[u8]) 
     Webhook::generate_test_header(&String::from_utf8_lossy(payload), &secret.0, Some(timestamp))
 }
 
+/// The event types [`decide`] acts on.
+const HANDLED: [&str; 3] =
+    ["checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"];
+
 /// Which event a verified delivery carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookEvent {
@@ -280,11 +284,19 @@ pub fn verify_and_decide(
             let action = decide(&event, packs);
             (WebhookEvent { id: event.id.as_str().to_owned(), event_type: event.type_.as_str().to_owned() }, action)
         }
-        // As before async-stripe: an event whose object we cannot read is
-        // acknowledged (Stripe would retry a refusal for days, to the same end),
-        // and the reason is there for the log.
+        // A Checkout event we cannot read may be a paid purchase (typically an
+        // endpoint set to another API version than async-stripe's): refused, so
+        // Stripe redelivers it and nothing is lost. Any other type is no concern
+        // of ours, readable or not: acknowledged, or Stripe would retry it for days.
+        Verified::Unreadable(event) if HANDLED.contains(&event.event_type.as_str()) => {
+            return Err(WebhookError::BadPayload(format!(
+                "event {} ({}): its checkout.session could not be read",
+                event.id, event.event_type
+            ))
+            .into());
+        }
         Verified::Unreadable(event) => {
-            let reason = format!("event {} ({}): its object could not be read", event.id, event.event_type);
+            let reason = format!("unhandled event type {} (event {}, its object not read)", event.event_type, event.id);
             (event, ignore(reason))
         }
     })
@@ -297,9 +309,9 @@ mod tests {
     use serde_json::{Value, json};
 
     const T: i64 = 1_900_000_000;
-    const COMPLETED: &str = "checkout.session.completed";
-    const ASYNC_SUCCEEDED: &str = "checkout.session.async_payment_succeeded";
-    const ASYNC_FAILED: &str = "checkout.session.async_payment_failed";
+    const COMPLETED: &str = HANDLED[0];
+    const ASYNC_SUCCEEDED: &str = HANDLED[1];
+    const ASYNC_FAILED: &str = HANDLED[2];
 
     fn now() -> Timestamp {
         at(0)
@@ -483,21 +495,29 @@ mod tests {
     }
 
     #[test]
-    fn an_event_whose_object_cannot_be_read_is_acknowledged() {
+    fn a_checkout_event_that_cannot_be_read_is_refused_others_are_acknowledged() {
         // Signed, with every envelope field, but the session lacks what the typed
-        // `checkout.session` requires: acknowledged and left for the log.
+        // `checkout.session` requires: refused, so that Stripe redelivers it.
         let user = UserId::new();
-        let mut broken = event(COMPLETED, with_user(&user));
-        broken["data"]["object"].as_object_mut().unwrap().remove("payment_status");
-        let action = decide_json(&broken);
-        assert!(
-            is_ignore(&action, "evt_levqor_1 (checkout.session.completed): its object could not be read"),
-            "{action:?}"
-        );
-        assert!(action.once_keys().is_empty());
+        for kind in HANDLED {
+            let mut broken = event(kind, with_user(&user));
+            broken["data"]["object"].as_object_mut().unwrap().remove("payment_status");
+            let body = broken.to_string();
+            let header = signature_header(&secret(), T, body.as_bytes());
+            let err = verify_and_decide(Some(&secret()), Some(&header), body.as_bytes(), now(), &Packs::default())
+                .unwrap_err();
+            let expected = format!("event evt_levqor_1 ({kind}): its checkout.session could not be read");
+            assert_eq!(err, BillingError::Webhook(WebhookError::BadPayload(expected)));
+        }
+        // A type async-stripe reads but Levqor does not act on, with an object it
+        // cannot read, and a type async-stripe does not know.
+        let mut charge = fixture_event();
+        charge["type"] = json!("charge.succeeded");
+        let action = decide_json(&charge);
+        assert!(is_ignore(&action, "unhandled event type charge.succeeded (event evt_"), "{action:?}");
         let mut odd = fixture_event();
         odd["type"] = json!("levqor.not_a_stripe_type");
-        assert!(is_ignore(&decide_json(&odd), "levqor.not_a_stripe_type"));
+        assert!(is_ignore(&decide_json(&odd), "unhandled event type levqor.not_a_stripe_type"));
     }
 
     #[test]

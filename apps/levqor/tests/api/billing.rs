@@ -399,6 +399,11 @@ async fn webhook_refuses_bad_deliveries(b: Backend) {
     let (uid, key) = app.new_user("forged@example.com").await;
     let payload =
         event("evt_bad_1", "checkout.session.completed", "cs_test_bad_1", &uid, true).to_string().into_bytes();
+    // Signed, but the session lacks a field async-stripe requires: refused, so that
+    // Stripe redelivers a purchase rather than Levqor dropping it.
+    let mut broken = event("evt_bad_2", "checkout.session.completed", "cs_test_bad_2", &uid, true);
+    broken["data"]["object"].as_object_mut().unwrap().remove("payment_status");
+    let unreadable = broken.to_string().into_bytes();
     let now = Utc::now().timestamp();
     let json_ct = ("Content-Type", "application/json");
     let cases: Vec<BadDelivery> = vec![
@@ -415,6 +420,7 @@ async fn webhook_refuses_bad_deliveries(b: Backend) {
         }),
         ("malformed body", vec![("Stripe-Signature", sign(b"{not json", WEBHOOK_SECRET, now))], b"{not json".to_vec()),
         ("not an event", vec![("Stripe-Signature", sign(b"{\"a\":1}", WEBHOOK_SECRET, now))], b"{\"a\":1}".to_vec()),
+        ("unreadable session", vec![("Stripe-Signature", sign(&unreadable, WEBHOOK_SECRET, now))], unreadable.clone()),
     ];
     for (what, headers, body) in cases {
         let mut all: Vec<(&str, &str)> = vec![json_ct];
