@@ -85,9 +85,9 @@ enum Verified {
 }
 
 /// What every Stripe event has; read only when async-stripe's typed reading
-/// failed, to tell "an event we cannot read" (acknowledged, like any event we do
-/// not act on) from "not an event at all" (refused). `created` and `data.object`
-/// are required, not read.
+/// failed, to tell an event whose object it cannot read (see
+/// [`verify_and_decide`]) from a body that is no event at all (refused).
+/// `created` and `data.object` are required, not read.
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct Envelope {
@@ -270,7 +270,7 @@ pub fn decide(event: &Event, packs: &Packs) -> WebhookAction {
 /// The webhook endpoint's whole decision: refuse when no secret is configured
 /// (`Unconfigured`, a 503), verify the signature over the raw body (`Webhook`, a
 /// 400), read the event (`Webhook(BadPayload)`, a 400, when it is not an event at
-/// all), decide.
+/// all or is a Checkout event whose session cannot be read), decide.
 pub fn verify_and_decide(
     secret: Option<&WebhookSecret>,
     signature_header: Option<&str>,
