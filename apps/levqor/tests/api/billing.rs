@@ -235,12 +235,17 @@ async fn purchase_creates_a_checkout_session(b: Backend) {
 }
 
 async fn stripe_failures_are_502(b: Backend) {
-    let refusing = FakeServer::always(FakeReply::json(
-        400,
-        json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****_123"}}),
-    ))
+    // Stripe refuses the first purchase; then something other than Stripe (a
+    // proxy's error page) answers the second.
+    let stripe = FakeServer::sequence(vec![
+        FakeReply::json(
+            400,
+            json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****_123"}}),
+        ),
+        FakeReply::new(502, "text/html", "<html>bad gateway</html>"),
+    ])
     .await;
-    let Some(app) = stripe_app(b, &refusing, None).await else {
+    let Some(app) = stripe_app(b, &stripe, None).await else {
         return;
     };
     let (_, key) = app.new_user("declined@example.com").await;
@@ -248,17 +253,11 @@ async fn stripe_failures_are_502(b: Backend) {
     r.assert_error(502, "upstream_error");
     assert!(r.body["message"].as_str().unwrap().contains("Stripe refused"), "{:?}", r.body);
     assert!(!r.body.to_string().contains("sk_test"), "{:?}", r.body);
-    assert_eq!(refusing.count(), 1);
-    // Something other than Stripe answered (a proxy's error page).
-    let proxy = FakeServer::always(FakeReply::new(502, "text/html", "<html>bad gateway</html>")).await;
-    let Some(app) = stripe_app(b, &proxy, None).await else {
-        return;
-    };
-    let (_, key) = app.new_user("proxied@example.com").await;
     let r = app.post("/api/v1/credits/purchase", Some(&key), &json!({"pack_id": "pack_100"})).await;
     r.assert_error(502, "upstream_error");
     assert!(r.body["message"].as_str().unwrap().contains("could not read"), "{:?}", r.body);
     assert!(!r.body.to_string().contains("html"), "{:?}", r.body);
+    assert_eq!(stripe.count(), 2, "each purchase asked Stripe once");
     // Nothing listens here: Stripe cannot be reached.
     let Some(app) = TestApp::spawn(b, |s| {
         s.billing.stripe_secret_key = Some(SECRET_KEY.into());
