@@ -1,13 +1,23 @@
-//! Creating Stripe Checkout Sessions (payment mode) with a plain HTTP client:
-//! `POST {STRIPE_API_BASE}/v1/checkout/sessions`, form-encoded, bearer-authenticated.
-//! The base URL is configurable so tests (and proxies) can stand in for Stripe.
+//! Creating Stripe Checkout Sessions (payment mode) through async-stripe's
+//! `CreateCheckoutSession`. The API base URL is configurable so tests (and proxies)
+//! can stand in for Stripe.
+//!
+//! async-stripe sends the `Stripe-Version` it was generated for (`=1.0.0-rc.10`:
+//! 2026-09-30.endive) with every request, so the
+//! session answer is read with the very types that version describes.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use levqor_core::{Email, UserId};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData, ProductData,
+};
 
 use crate::error::BillingError;
 use crate::packs::CreditPack;
@@ -15,8 +25,10 @@ use crate::packs::CreditPack;
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 /// The Stripe API version every call asks for, so answers keep the shape this
 /// code reads whatever the account's default version becomes
-/// (https://docs.stripe.com/api/versioning). The one place it is set.
-pub const STRIPE_VERSION: &str = "2025-03-31.basil";
+/// (https://docs.stripe.com/api/versioning). async-stripe sends the version its
+/// release was generated for; this names it (a test checks the header sent), and
+/// moves with the async-stripe pin in Cargo.toml.
+pub const STRIPE_VERSION: &str = "2026-09-30.endive";
 /// Stripe refuses longer idempotency keys.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -81,51 +93,40 @@ pub struct CheckoutSession {
     pub url: String,
 }
 
-#[derive(Deserialize)]
-struct SessionReply {
-    id: String,
-    url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorReply {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-/// The form fields of the session, in the order they are sent.
-pub fn session_form(request: &CheckoutRequest, config: &StripeConfig) -> Vec<(String, String)> {
+/// The session to create: payment mode, one line of the pack (by its Stripe price
+/// when it has one, else priced inline), and the user and pack in both
+/// `client_reference_id` and metadata for the webhook to read back.
+fn session_params(request: &CheckoutRequest, config: &StripeConfig) -> CreateCheckoutSession {
     let pack = &request.pack;
     let user = request.user.to_string();
-    let mut form: Vec<(String, String)> =
-        vec![("mode".into(), "payment".into()), ("client_reference_id".into(), user.clone())];
-    if let Some(email) = &request.customer_email {
-        form.push(("customer_email".into(), email.as_str().into()));
-    }
-    form.push(("success_url".into(), config.success_url.clone()));
-    form.push(("cancel_url".into(), config.cancel_url.clone()));
-    match &pack.stripe_price_id {
-        Some(price) => form.push(("line_items[0][price]".into(), price.clone())),
+    let line = match &pack.stripe_price_id {
+        Some(price) => CreateCheckoutSessionLineItems { price: Some(price.clone()), ..Default::default() },
         None => {
-            form.push(("line_items[0][price_data][currency]".into(), pack.currency.clone()));
-            form.push(("line_items[0][price_data][unit_amount]".into(), pack.price_minor.to_string()));
-            form.push((
-                "line_items[0][price_data][product_data][name]".into(),
-                format!("{} Levqor credits", pack.credits),
-            ));
+            // An unknown code is sent as written (`Currency::Unknown`): Stripe, not
+            // Levqor, says which currencies it takes.
+            let currency = stripe_types::Currency::from_str(&pack.currency).unwrap_or_else(|never| match never {});
+            let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
+            price.unit_amount = Some(pack.price_minor);
+            price.product_data = Some(ProductData::new(format!("{} Levqor credits", pack.credits)));
+            CreateCheckoutSessionLineItems { price_data: Some(price), ..Default::default() }
         }
+    };
+    let metadata = HashMap::from([
+        ("user_id".to_owned(), user.clone()),
+        ("pack_id".to_owned(), pack.id.clone()),
+        ("credits".to_owned(), pack.credits.to_string()),
+    ]);
+    let mut params = CreateCheckoutSession::new()
+        .mode(stripe_checkout::CheckoutSessionMode::Payment)
+        .client_reference_id(user)
+        .success_url(config.success_url.clone())
+        .cancel_url(config.cancel_url.clone())
+        .line_items(vec![CreateCheckoutSessionLineItems { quantity: Some(1), ..line }])
+        .metadata(metadata);
+    if let Some(email) = &request.customer_email {
+        params = params.customer_email(email.as_str());
     }
-    form.push(("line_items[0][quantity]".into(), "1".into()));
-    form.push(("metadata[user_id]".into(), user));
-    form.push(("metadata[pack_id]".into(), pack.id.clone()));
-    form.push(("metadata[credits]".into(), pack.credits.to_string()));
-    form
+    params
 }
 
 /// The key sent to Stripe. Stripe's idempotency is per Stripe account, not per
@@ -141,9 +142,8 @@ pub fn stripe_idempotency_key(user: &UserId, key: &str) -> String {
 }
 
 pub struct StripeCheckout {
-    http: reqwest::Client,
+    client: stripe::Client,
     config: StripeConfig,
-    endpoint: String,
 }
 
 impl StripeCheckout {
@@ -160,68 +160,60 @@ impl StripeCheckout {
                 return Err(BillingError::invalid(field, "must be an absolute URL"));
             }
         }
-        let endpoint = format!("{}/v1/checkout/sessions", base.as_str().trim_end_matches('/'));
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| BillingError::Stripe { status: 0, message: format!("cannot build the HTTP client: {e}") })?;
-        Ok(Self { http, config, endpoint })
+        // async-stripe appends `v1/…` to the base as written: it must end in `/`.
+        let base = format!("{}/", base.as_str().trim_end_matches('/'));
+        let client =
+            stripe::ClientBuilder::new(config.secret_key.clone()).url(base).timeout(config.timeout).build().map_err(
+                |e| match e {
+                    StripeError::ConfigError(detail) => BillingError::invalid("STRIPE_API_BASE", detail),
+                    // The key goes into a header: only visible ASCII will do.
+                    other => BillingError::invalid("STRIPE_SECRET_KEY", format!("cannot be used: {other}")),
+                },
+            )?;
+        Ok(Self { client, config })
     }
 
     pub fn config(&self) -> &StripeConfig {
         &self.config
     }
 
-    /// Creates the session. Never retried here: a retry is the caller's, with the
-    /// same `Idempotency-Key`, so Stripe answers it with the same session.
+    /// Creates the session. Sent once (no retry here): a retry is the caller's,
+    /// with the same `Idempotency-Key`, so Stripe answers it with the same session.
     pub async fn create_session(&self, request: &CheckoutRequest) -> Result<CheckoutSession, BillingError> {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(session_form(request, &self.config))
-            .finish();
-        let mut http = self
-            .http
-            .post(&self.endpoint)
-            .bearer_auth(&self.config.secret_key)
-            .header("Stripe-Version", STRIPE_VERSION)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body);
-        if let Some(key) = &request.idempotency_key {
-            http = http.header("Idempotency-Key", stripe_idempotency_key(&request.user, key));
-        }
-        let response = http
-            .send()
+        let strategy = match &request.idempotency_key {
+            Some(key) => {
+                let key = IdempotencyKey::new(stripe_idempotency_key(&request.user, key))
+                    .map_err(|e| BillingError::invalid("Idempotency-Key", e.to_string()))?;
+                RequestStrategy::Idempotent(key)
+            }
+            None => RequestStrategy::Once,
+        };
+        let session = session_params(request, &self.config)
+            .customize()
+            .request_strategy(strategy)
+            .send(&self.client)
             .await
-            .map_err(|e| BillingError::Stripe { status: 0, message: format!("Stripe could not be reached: {e}") })?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| BillingError::Stripe {
-            status: status.as_u16(),
-            message: format!("reading Stripe's answer failed: {e}"),
-        })?;
-        if !status.is_success() {
-            return Err(stripe_error(status.as_u16(), &bytes));
-        }
-        let reply: SessionReply = serde_json::from_slice(&bytes).map_err(|e| BillingError::Stripe {
-            status: status.as_u16(),
-            message: format!("unexpected answer from Stripe: {e}"),
-        })?;
-        let url = reply.url.ok_or_else(|| BillingError::Stripe {
-            status: status.as_u16(),
-            message: format!("session {} has no URL", reply.id),
-        })?;
-        Ok(CheckoutSession { session_id: reply.id, url })
+            .map_err(stripe_error)?;
+        let url = session
+            .url
+            .ok_or_else(|| BillingError::StripeUnreadable(format!("session {} has no URL", session.id.as_str())))?;
+        Ok(CheckoutSession { session_id: session.id.as_str().to_owned(), url })
     }
 }
 
-fn stripe_error(status: u16, body: &[u8]) -> BillingError {
-    let message = match serde_json::from_slice::<ErrorReply>(body) {
-        Ok(ErrorReply { error }) => match (error.message, error.kind) {
-            (Some(message), _) => message,
-            (None, Some(kind)) => kind,
-            (None, None) => "Stripe refused the request".into(),
-        },
-        Err(_) => format!("Stripe answered HTTP {status}"),
-    };
-    BillingError::Stripe { status, message }
+fn stripe_error(error: StripeError) -> BillingError {
+    match error {
+        StripeError::Stripe(body, status) => {
+            let message = body.message.clone().unwrap_or_else(|| body.type_.as_str().to_owned());
+            BillingError::Stripe { status, message }
+        }
+        StripeError::ClientError(detail) => BillingError::StripeUnreachable(detail),
+        StripeError::Timeout => BillingError::StripeUnreachable("no answer in time".into()),
+        // An answer that is not a Stripe object or a Stripe error (a proxy's error
+        // page, a truncated body).
+        StripeError::JSONDeserialize(detail) => BillingError::StripeUnreadable(detail),
+        StripeError::ConfigError(detail) => BillingError::invalid("STRIPE_API_BASE", detail),
+    }
 }
 
 #[cfg(test)]
@@ -244,8 +236,11 @@ mod tests {
             StripeCheckout::new(StripeConfig::new("sk", "/relative", "https://b/")),
             Err(BillingError::Invalid(_))
         ));
-        let client = StripeCheckout::new(config().with_api_base(Some("http://127.0.0.1:9/"))).unwrap();
-        assert_eq!(client.endpoint, "http://127.0.0.1:9/v1/checkout/sessions");
+        assert!(matches!(
+            StripeCheckout::new(StripeConfig::new("sk_\n1", "https://a/", "https://b/")),
+            Err(BillingError::Invalid(p)) if p[0].field == "STRIPE_SECRET_KEY"
+        ));
+        assert!(StripeCheckout::new(config().with_api_base(Some("http://127.0.0.1:9/"))).is_ok());
     }
 
     #[test]
@@ -257,18 +252,5 @@ mod tests {
         let key = stripe_idempotency_key(&a, &long);
         assert!(key.len() <= MAX_IDEMPOTENCY_KEY);
         assert_ne!(key, stripe_idempotency_key(&a, &"y".repeat(400)));
-    }
-
-    #[test]
-    fn stripe_errors_keep_stripes_message() {
-        let body = br#"{"error": {"message": "No such price: 'price_x'", "type": "invalid_request_error"}}"#;
-        assert_eq!(
-            stripe_error(400, body),
-            BillingError::Stripe { status: 400, message: "No such price: 'price_x'".into() }
-        );
-        assert_eq!(
-            stripe_error(502, b"<html>"),
-            BillingError::Stripe { status: 502, message: "Stripe answered HTTP 502".into() }
-        );
     }
 }

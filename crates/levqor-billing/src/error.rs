@@ -1,7 +1,7 @@
 use levqor_core::{Credits, FieldProblem, StorageError};
 
 use crate::ledger::ReservationState;
-use crate::stripe_signature::WebhookError;
+use crate::stripe_webhook::WebhookError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BillingError {
@@ -23,9 +23,16 @@ pub enum BillingError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// Stripe answered with an error; `message` is Stripe's own (safe to log, not
-    /// necessarily to show). `status` 0 means Stripe could not be reached at all.
+    /// necessarily to show).
     #[error("stripe error ({status}): {message}")]
     Stripe { status: u16, message: String },
+    /// Stripe could not be reached, or did not answer in time.
+    #[error("Stripe could not be reached: {0}")]
+    StripeUnreachable(String),
+    /// Stripe (or something in its place) answered with neither a Stripe object
+    /// nor a Stripe error.
+    #[error("unexpected answer from Stripe: {0}")]
+    StripeUnreadable(String),
     #[error(transparent)]
     Webhook(#[from] WebhookError),
     /// A 503: the named setting (e.g. `STRIPE_SECRET_KEY`) is not configured.

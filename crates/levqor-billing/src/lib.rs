@@ -3,7 +3,8 @@
 //! must pass, credit packs, Stripe Checkout sessions, Stripe webhook verification
 //! and decisions, and referral codes and rewards.
 //!
-//! Pure domain code plus a Stripe HTTP client: no HTTP serving, no SQL.
+//! Pure domain code plus Stripe through async-stripe (Checkout Session creation,
+//! webhook verification and event types): no HTTP serving, no SQL.
 //! `levqor-store` implements [`Ledger`] and [`ReferralRepo`] on SQLite and
 //! PostgreSQL and runs [`contract`] (feature `contract-tests`) against both.
 //!
@@ -46,16 +47,13 @@ pub mod referral_repo;
 pub mod referral_service;
 pub mod referrals;
 pub mod rules;
-pub mod stripe_event;
-pub mod stripe_signature;
 pub mod stripe_webhook;
 
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
 
 pub use checkout::{
-    CheckoutRequest, CheckoutSession, DEFAULT_API_BASE, StripeCheckout, StripeConfig, session_form,
-    stripe_idempotency_key,
+    CheckoutRequest, CheckoutSession, DEFAULT_API_BASE, StripeCheckout, StripeConfig, stripe_idempotency_key,
 };
 pub use error::BillingError;
 pub use ids::{EntryId, ReservationId};
@@ -71,6 +69,7 @@ pub use referral_repo::{MemoryReferrals, ReferralRepo, TrackedVisit};
 pub use referral_service::{SignUp, reward_referral};
 pub use referrals::{NotRewarded, REFERRAL_WINDOW, ReferredUser, Reward, decide_referral};
 pub use rules::CreditRules;
-pub use stripe_event::{CheckoutSessionObject, StripeEvent};
-pub use stripe_signature::{STRIPE_SIGNATURE_HEADER, WebhookError, WebhookSecret};
-pub use stripe_webhook::{WebhookAction, decide, verify_and_decide};
+pub use stripe_webhook::{
+    STRIPE_SIGNATURE_HEADER, WebhookAction, WebhookError, WebhookEvent, WebhookSecret, decide, signature_header,
+    verify_and_decide,
+};

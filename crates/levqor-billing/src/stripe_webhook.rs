@@ -1,18 +1,136 @@
-//! What a verified Stripe event means for Levqor. Deciding is pure; the app then
-//! does what the [`WebhookAction`] says (a grant through
-//! [`crate::Ledger::grant_once`] with [`WebhookAction::once_keys`], in the same
-//! transaction) and answers Stripe quickly, without calling Stripe back.
+//! Stripe webhooks. async-stripe verifies a delivery and reads its event
+//! ([`stripe_webhook::Webhook::construct_event_with_timestamp`]: HMAC-SHA256 of
+//! `"<t>.<raw body>"` with the endpoint secret, any `v1` may match, at most 300 s
+//! either way from our clock); deciding what a verified event means for Levqor
+//! is ours and pure. The app then does what the [`WebhookAction`] says (a grant
+//! through [`crate::Ledger::grant_once`] with [`WebhookAction::once_keys`], in the
+//! same transaction) and answers Stripe quickly, without calling Stripe back.
 
 use levqor_core::{Credits, Timestamp, UserId};
+use serde::Deserialize;
+use stripe_checkout::{CheckoutSession, CheckoutSessionPaymentStatus};
+use stripe_webhook::{Event, EventObject, Webhook};
 
 use crate::error::BillingError;
 use crate::packs::Packs;
-use crate::stripe_event::{CheckoutSessionObject, StripeEvent};
-use crate::stripe_signature::{DEFAULT_TOLERANCE_SECS, WebhookSecret, verify};
 
-pub const COMPLETED: &str = "checkout.session.completed";
-pub const ASYNC_SUCCEEDED: &str = "checkout.session.async_payment_succeeded";
-pub const ASYNC_FAILED: &str = "checkout.session.async_payment_failed";
+/// The header Stripe signs webhook deliveries with.
+pub const STRIPE_SIGNATURE_HEADER: &str = "Stripe-Signature";
+
+/// How far the signed time may be from ours, either way. async-stripe's fixed
+/// tolerance (and Stripe's own default); stated here so tests and docs can say it.
+pub const TOLERANCE_SECS: i64 = 300;
+
+/// Why a delivery was refused. All are a 400, and nothing is granted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the Stripe-Signature header is missing")]
+    MissingHeader,
+    /// The signed time is not a number.
+    #[error("the Stripe-Signature header is malformed")]
+    Malformed,
+    /// No `v1` matches, or the header has no `t` or no `v1` at all (async-stripe
+    /// does not tell these apart).
+    #[error("no signature matches the payload")]
+    BadSignature,
+    /// Outside the tolerance: possibly a replay.
+    #[error("the signature timestamp is outside the tolerance")]
+    Stale,
+    /// Signed correctly but not an event we can read.
+    #[error("the event payload is malformed: {0}")]
+    BadPayload(String),
+}
+
+/// A webhook endpoint secret (`whsec_…`). Kept out of `Debug` output.
+#[derive(Clone)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(..)")
+    }
+}
+
+/// A complete `Stripe-Signature` value for `payload` signed at `timestamp`, as
+/// Stripe would send it; for tests and fake Stripes. (async-stripe signs text, so
+/// a body that is not UTF-8 is signed as its lossy reading.)
+pub fn signature_header(secret: &WebhookSecret, timestamp: i64, payload: &[u8]) -> String {
+    Webhook::generate_test_header(&String::from_utf8_lossy(payload), &secret.0, Some(timestamp))
+}
+
+/// The event types [`decide`] acts on.
+const HANDLED: [&str; 3] =
+    ["checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"];
+
+/// Which event a verified delivery carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// `evt_…`; the key that makes redeliveries harmless.
+    pub id: String,
+    /// e.g. `checkout.session.completed`.
+    pub event_type: String,
+}
+
+/// A signed delivery: the typed event, or only its envelope when async-stripe
+/// could not read the object inside (a type or a field it does not know).
+enum Verified {
+    Typed(Box<Event>),
+    Unreadable(WebhookEvent),
+}
+
+/// What every Stripe event has; read only when async-stripe's typed reading
+/// failed, to tell an event whose object it cannot read (see
+/// [`verify_and_decide`]) from a body that is no event at all (refused).
+/// `created` and `data.object` are required, not read.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Envelope {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    created: i64,
+    data: EnvelopeData,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct EnvelopeData {
+    object: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Checks `header` (the `Stripe-Signature` value, `None` if absent) against the raw
+/// `payload` at `now` (the app's clock: the system's in production, a fixed one in
+/// tests), then reads the event. async-stripe checks the signature before the time,
+/// so an attacker learns nothing about the tolerance without a valid signature.
+fn verify(
+    secret: &WebhookSecret,
+    header: Option<&str>,
+    payload: &[u8],
+    now: Timestamp,
+) -> Result<Verified, WebhookError> {
+    use stripe_webhook::WebhookError as E;
+    let header = header.ok_or(WebhookError::MissingHeader)?;
+    // JSON is UTF-8: anything else cannot be a Stripe event, signed or not.
+    let text = std::str::from_utf8(payload).map_err(|_| WebhookError::BadPayload("the body is not UTF-8".into()))?;
+    match Webhook::construct_event_with_timestamp(text, header, &secret.0, now.timestamp()) {
+        Ok(event) => Ok(Verified::Typed(Box::new(event))),
+        Err(E::BadHeader(_)) => Err(WebhookError::Malformed),
+        // `BadKey` cannot happen (HMAC takes keys of any length); refusing is the safe answer.
+        Err(E::BadSignature | E::BadKey) => Err(WebhookError::BadSignature),
+        Err(E::BadTimestamp(_)) => Err(WebhookError::Stale),
+        // Only reached once the signature and the time were good.
+        Err(E::BadParse(detail)) => match serde_json::from_str::<Envelope>(text) {
+            Ok(envelope) => Ok(Verified::Unreadable(WebhookEvent { id: envelope.id, event_type: envelope.event_type })),
+            Err(e) => Err(WebhookError::BadPayload(format!("{detail}: {e}"))),
+        },
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookAction {
@@ -48,18 +166,28 @@ fn ignore(reason: impl Into<String>) -> WebhookAction {
 
 /// Whose session it is: `client_reference_id`, else `metadata.user_id`; both must
 /// agree when both are present.
-fn session_user(session: &CheckoutSessionObject) -> Result<UserId, String> {
+fn session_user(session: &CheckoutSession) -> Result<UserId, String> {
+    let id = session.id.as_str();
     let reference = session.client_reference_id.as_deref();
-    let meta = session.metadata.get("user_id").map(String::as_str);
+    let meta = metadata(session, "user_id");
     let raw = match (reference, meta) {
         (Some(r), Some(m)) if r != m => {
-            return Err(format!("session {}: client_reference_id and metadata.user_id disagree", session.id));
+            return Err(format!("session {id}: client_reference_id and metadata.user_id disagree"));
         }
         (Some(r), _) => r,
         (None, Some(m)) => m,
-        (None, None) => return Err(format!("session {} names no user", session.id)),
+        (None, None) => return Err(format!("session {id} names no user")),
     };
-    raw.parse().map_err(|_| format!("session {}: `{raw}` is not a user id", session.id))
+    raw.parse().map_err(|_| format!("session {id}: `{raw}` is not a user id"))
+}
+
+fn metadata<'a>(session: &'a CheckoutSession, key: &str) -> Option<&'a str> {
+    session.metadata.as_ref()?.get(key).map(String::as_str)
+}
+
+/// The buyer's email as Stripe collected it, if any.
+fn session_email(session: &CheckoutSession) -> Option<String> {
+    session.customer_email.clone().or_else(|| session.customer_details.as_ref()?.email.clone())
 }
 
 /// Why a grant was not decided: an ordinary reason to acknowledge and move on,
@@ -84,28 +212,26 @@ impl From<NoGrant> for WebhookAction {
     }
 }
 
-fn grant(event: &StripeEvent, packs: &Packs) -> Result<WebhookAction, NoGrant> {
-    let session = event.checkout_session().map_err(|e| e.to_string())?;
-    if session.payment_status != "paid" {
-        return Err(format!("session {} is {}: waiting for the payment", session.id, session.payment_status).into());
+fn grant(event_id: &str, session: &CheckoutSession, packs: &Packs) -> Result<WebhookAction, NoGrant> {
+    let id = session.id.as_str();
+    if session.payment_status != CheckoutSessionPaymentStatus::Paid {
+        return Err(format!("session {id} is {}: waiting for the payment", session.payment_status.as_str()).into());
     }
-    let user = session_user(&session)?;
-    let pack_id =
-        session.metadata.get("pack_id").ok_or_else(|| format!("session {} has no metadata.pack_id", session.id))?;
+    let user = session_user(session)?;
+    let pack_id = metadata(session, "pack_id").ok_or_else(|| format!("session {id} has no metadata.pack_id"))?;
     // The credits come from our own pack table, never from the event: metadata is
     // ours, but a pack's size is configuration, not something to echo back.
-    let pack = packs.get(pack_id).ok_or_else(|| format!("session {}: unknown pack `{pack_id}`", session.id))?;
+    let pack = packs.get(pack_id).ok_or_else(|| format!("session {id}: unknown pack `{pack_id}`"))?;
     // What was paid must be the pack's price: a signed event proves Stripe sent
     // it, not that the buyer paid the price (a checkout created elsewhere with the
     // same metadata, or a price changed in Stripe).
-    let paid = (session.currency.as_deref(), session.amount_total);
-    match paid {
+    let currency = session.currency.as_ref().map(ToString::to_string);
+    match (currency.as_deref(), session.amount_total) {
         (Some(currency), Some(amount))
             if currency.eq_ignore_ascii_case(&pack.currency) && amount == pack.price_minor => {}
         (currency, amount) => {
             return Err(NoGrant::Mismatch(format!(
-                "session {} paid {} {}, pack `{pack_id}` costs {} {}",
-                session.id,
+                "session {id} paid {} {}, pack `{pack_id}` costs {} {}",
                 amount.map_or_else(|| "no amount".to_owned(), |a| a.to_string()),
                 currency.unwrap_or("in no currency"),
                 pack.price_minor,
@@ -117,57 +243,91 @@ fn grant(event: &StripeEvent, packs: &Packs) -> Result<WebhookAction, NoGrant> {
         user,
         credits: Credits::new(pack.credits),
         pack_id: pack.id.clone(),
-        event_id: event.id.clone(),
-        session_id: session.id,
+        event_id: event_id.to_owned(),
+        session_id: id.to_owned(),
     })
 }
 
 /// Decides what a verified event means.
-pub fn decide(event: &StripeEvent, packs: &Packs) -> WebhookAction {
-    match event.event_type.as_str() {
-        COMPLETED | ASYNC_SUCCEEDED => grant(event, packs).unwrap_or_else(WebhookAction::from),
-        ASYNC_FAILED => {
-            let failed = event.checkout_session().map_err(|e| e.to_string()).and_then(|s| {
-                Ok(WebhookAction::PaymentFailed {
-                    user: session_user(&s)?,
-                    email: s.email().map(str::to_owned),
-                    session_id: s.id,
-                })
-            });
-            failed.unwrap_or_else(ignore)
+pub fn decide(event: &Event, packs: &Packs) -> WebhookAction {
+    let event_id = event.id.as_str();
+    match &event.data.object {
+        EventObject::CheckoutSessionCompleted(session) | EventObject::CheckoutSessionAsyncPaymentSucceeded(session) => {
+            grant(event_id, session, packs).unwrap_or_else(WebhookAction::from)
         }
-        other => ignore(format!("unhandled event type {other}")),
+        EventObject::CheckoutSessionAsyncPaymentFailed(session) => match session_user(session) {
+            Ok(user) => WebhookAction::PaymentFailed {
+                user,
+                email: session_email(session),
+                session_id: session.id.as_str().to_owned(),
+            },
+            Err(reason) => ignore(reason),
+        },
+        _ => ignore(format!("unhandled event type {}", event.type_.as_str())),
     }
 }
 
 /// The webhook endpoint's whole decision: refuse when no secret is configured
 /// (`Unconfigured`, a 503), verify the signature over the raw body (`Webhook`, a
-/// 400), parse the event (`Webhook(BadPayload)`, a 400), decide.
+/// 400), read the event (`Webhook(BadPayload)`, a 400, when it is not an event at
+/// all or is a Checkout event whose session cannot be read), decide.
 pub fn verify_and_decide(
     secret: Option<&WebhookSecret>,
     signature_header: Option<&str>,
     payload: &[u8],
     now: Timestamp,
     packs: &Packs,
-) -> Result<(StripeEvent, WebhookAction), BillingError> {
+) -> Result<(WebhookEvent, WebhookAction), BillingError> {
     let secret = secret.ok_or(BillingError::Unconfigured("STRIPE_WEBHOOK_SECRET"))?;
-    verify(secret, signature_header, payload, now, DEFAULT_TOLERANCE_SECS)?;
-    let event = StripeEvent::parse(payload)?;
-    let action = decide(&event, packs);
-    Ok((event, action))
+    Ok(match verify(secret, signature_header, payload, now)? {
+        Verified::Typed(event) => {
+            let action = decide(&event, packs);
+            (WebhookEvent { id: event.id.as_str().to_owned(), event_type: event.type_.as_str().to_owned() }, action)
+        }
+        // A Checkout event we cannot read may be a paid purchase (typically an
+        // endpoint set to another API version than async-stripe's): refused, so
+        // Stripe redelivers it and nothing is lost. Any other type is no concern
+        // of ours, readable or not: acknowledged, or Stripe would retry it for days.
+        Verified::Unreadable(event) if HANDLED.contains(&event.event_type.as_str()) => {
+            return Err(WebhookError::BadPayload(format!(
+                "event {} ({}): its checkout.session could not be read",
+                event.id, event.event_type
+            ))
+            .into());
+        }
+        Verified::Unreadable(event) => {
+            let reason = format!("unhandled event type {} (event {}, its object not read)", event.event_type, event.id);
+            (event, ignore(reason))
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stripe_signature::{WebhookError, signature_header};
     use chrono::{TimeZone, Utc};
     use serde_json::{Value, json};
 
     const T: i64 = 1_900_000_000;
+    const COMPLETED: &str = HANDLED[0];
+    const ASYNC_SUCCEEDED: &str = HANDLED[1];
+    const ASYNC_FAILED: &str = HANDLED[2];
 
     fn now() -> Timestamp {
-        Utc.timestamp_opt(T, 0).single().unwrap()
+        at(0)
+    }
+
+    fn at(offset: i64) -> Timestamp {
+        Utc.timestamp_opt(T + offset, 0).single().unwrap()
+    }
+
+    fn secret() -> WebhookSecret {
+        WebhookSecret::new("whsec_unit")
+    }
+
+    /// Stripe's own fixture event (a `plan.created`), signed-able as it is.
+    fn fixture_event() -> Value {
+        serde_json::from_slice(include_bytes!("../tests/fixtures/event.json")).unwrap()
     }
 
     /// A real-shaped event of `event_type` around the fixture session, changed by `edit`.
@@ -195,9 +355,11 @@ mod tests {
         }
     }
 
+    /// Signs `value`, verifies and reads it as the endpoint does, and decides.
     fn decide_json(value: &Value) -> WebhookAction {
-        let event = StripeEvent::parse(value.to_string().as_bytes()).unwrap();
-        decide(&event, &Packs::default())
+        let body = value.to_string();
+        let header = signature_header(&secret(), T, body.as_bytes());
+        verify_and_decide(Some(&secret()), Some(&header), body.as_bytes(), now(), &Packs::default()).unwrap().1
     }
 
     fn is_ignore(action: &WebhookAction, containing: &str) -> bool {
@@ -327,10 +489,35 @@ mod tests {
 
     #[test]
     fn other_events_are_ignored() {
-        let fixture: Value = serde_json::from_slice(include_bytes!("../tests/fixtures/event.json")).unwrap();
-        assert!(is_ignore(&decide_json(&fixture), "plan.created"));
+        assert!(is_ignore(&decide_json(&fixture_event()), "unhandled event type plan.created"));
         let expired = decide_json(&event("checkout.session.expired", |_| {}));
         assert!(is_ignore(&expired, "unhandled"));
+    }
+
+    #[test]
+    fn a_checkout_event_that_cannot_be_read_is_refused_others_are_acknowledged() {
+        // Signed, with every envelope field, but the session lacks what the typed
+        // `checkout.session` requires: refused, so that Stripe redelivers it.
+        let user = UserId::new();
+        for kind in HANDLED {
+            let mut broken = event(kind, with_user(&user));
+            broken["data"]["object"].as_object_mut().unwrap().remove("payment_status");
+            let body = broken.to_string();
+            let header = signature_header(&secret(), T, body.as_bytes());
+            let err = verify_and_decide(Some(&secret()), Some(&header), body.as_bytes(), now(), &Packs::default())
+                .unwrap_err();
+            let expected = format!("event evt_levqor_1 ({kind}): its checkout.session could not be read");
+            assert_eq!(err, BillingError::Webhook(WebhookError::BadPayload(expected)));
+        }
+        // A type async-stripe reads but Levqor does not act on, with an object it
+        // cannot read, and a type async-stripe does not know.
+        let mut charge = fixture_event();
+        charge["type"] = json!("charge.succeeded");
+        let action = decide_json(&charge);
+        assert!(is_ignore(&action, "unhandled event type charge.succeeded (event evt_"), "{action:?}");
+        let mut odd = fixture_event();
+        odd["type"] = json!("levqor.not_a_stripe_type");
+        assert!(is_ignore(&decide_json(&odd), "unhandled event type levqor.not_a_stripe_type"));
     }
 
     #[test]
@@ -342,7 +529,7 @@ mod tests {
         let packs = Packs::default();
 
         let (event, action) = verify_and_decide(Some(&secret), Some(&header), body.as_bytes(), now(), &packs).unwrap();
-        assert_eq!(event.id, "evt_levqor_1");
+        assert_eq!(event, WebhookEvent { id: "evt_levqor_1".into(), event_type: COMPLETED.into() });
         assert!(matches!(action, WebhookAction::Grant { .. }));
 
         assert_eq!(
@@ -358,11 +545,90 @@ mod tests {
             verify_and_decide(Some(&secret), Some(&header), body.as_bytes(), later, &packs).unwrap_err(),
             BillingError::Webhook(WebhookError::Stale)
         );
-        let junk = b"{not json";
-        let junk_header = signature_header(&secret, T, junk);
-        assert!(matches!(
-            verify_and_decide(Some(&secret), Some(&junk_header), junk, now(), &packs),
-            Err(BillingError::Webhook(WebhookError::BadPayload(_)))
-        ));
+        for junk in [&b"{not json"[..], br#"{"a": 1}"#, br#"{"id": "evt_1", "type": "x", "created": 1}"#] {
+            let junk_header = signature_header(&secret, T, junk);
+            assert!(
+                matches!(
+                    verify_and_decide(Some(&secret), Some(&junk_header), junk, now(), &packs),
+                    Err(BillingError::Webhook(WebhookError::BadPayload(_)))
+                ),
+                "{}",
+                String::from_utf8_lossy(junk)
+            );
+        }
+        let not_utf8 = b"{\"id\": \"\xff\"}";
+        assert_eq!(
+            verify_and_decide(Some(&secret), Some(&header), not_utf8, now(), &packs).unwrap_err(),
+            BillingError::Webhook(WebhookError::BadPayload("the body is not UTF-8".into()))
+        );
+    }
+
+    fn check(header: Option<&str>, offset: i64) -> Result<(), WebhookError> {
+        let body = fixture_event().to_string();
+        verify(&secret(), header, body.as_bytes(), at(offset)).map(|_| ())
+    }
+
+    fn fixture_header(secret: &WebhookSecret, t: i64) -> String {
+        signature_header(secret, t, fixture_event().to_string().as_bytes())
+    }
+
+    /// The `v1=…` part of a header.
+    fn v1(header: &str) -> &str {
+        header.split_once(',').unwrap().1
+    }
+
+    #[test]
+    fn the_tolerance_is_300_seconds_either_way() {
+        let header = fixture_header(&secret(), T);
+        for offset in [0, TOLERANCE_SECS, -TOLERANCE_SECS] {
+            assert_eq!(check(Some(&header), offset), Ok(()), "{offset}");
+        }
+        assert_eq!(check(Some(&header), TOLERANCE_SECS + 1), Err(WebhookError::Stale));
+        assert_eq!(check(Some(&header), -TOLERANCE_SECS - 1), Err(WebhookError::Stale));
+    }
+
+    #[test]
+    fn known_vector() {
+        // Computed independently with Python's hmac module.
+        let body = br#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+        let header = signature_header(&WebhookSecret::new("whsec_test_secret"), T, body);
+        assert_eq!(header, format!("t={T},v1=9ae1e7cf7dc6d4c85d10baec51a5f451d8f5629aa483eeb43d2b4a8b14ff36b3"));
+    }
+
+    #[test]
+    fn any_v1_may_match_and_v0_is_ignored() {
+        let good = fixture_header(&secret(), T);
+        let other = fixture_header(&WebhookSecret::new("whsec_old"), T);
+        assert_eq!(check(Some(&format!("t={T},{},{},v0=deadbeef", v1(&other), v1(&good))), 0), Ok(()));
+        assert_eq!(check(Some(&format!("t={T},v1=zz-not-hex,{}", v1(&good))), 0), Ok(()));
+    }
+
+    #[test]
+    fn refusals() {
+        let good = fixture_header(&secret(), T);
+        assert_eq!(check(None, 0), Err(WebhookError::MissingHeader));
+        assert_eq!(check(Some(""), 0), Err(WebhookError::BadSignature));
+        assert_eq!(check(Some("garbage"), 0), Err(WebhookError::BadSignature));
+        assert_eq!(check(Some(v1(&good)), 0), Err(WebhookError::BadSignature), "no t");
+        assert_eq!(check(Some(&format!("t=soon,{}", v1(&good))), 0), Err(WebhookError::Malformed));
+        assert_eq!(check(Some(&format!("t={T},v0={}", &v1(&good)[3..])), 0), Err(WebhookError::BadSignature));
+        let wrong = fixture_header(&WebhookSecret::new("whsec_other"), T);
+        assert_eq!(check(Some(&wrong), 0), Err(WebhookError::BadSignature));
+        // A valid signature over another timestamp does not carry over.
+        assert_eq!(check(Some(&format!("t={},{}", T + 1, v1(&good))), 0), Err(WebhookError::BadSignature));
+        // A stale delivery with a wrong signature is a bad signature: the time is
+        // only looked at once the signature holds.
+        assert_eq!(check(Some(&wrong), 1000), Err(WebhookError::BadSignature));
+        // A tampered body fails.
+        let tampered = fixture_event().to_string().replace("plan.created", "plan.deleted");
+        assert_eq!(
+            verify(&secret(), Some(&good), tampered.as_bytes(), now()).map(|_| ()),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_logs() {
+        assert!(!format!("{:?}", secret()).contains("whsec"));
     }
 }

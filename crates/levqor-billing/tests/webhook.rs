@@ -4,10 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{TimeZone, Utc};
-use levqor_billing::stripe_signature::signature_header;
 use levqor_billing::{
     BillingError, EntryKind, Grant, GrantOutcome, Ledger, MemoryLedger, Packs, WebhookAction, WebhookError,
-    WebhookSecret, verify_and_decide,
+    WebhookSecret, signature_header, verify_and_decide,
 };
 use levqor_core::{Credits, Timestamp, UserId};
 use serde_json::{Value, json};
@@ -113,7 +112,8 @@ fn refused_deliveries_grant_nothing() {
     let stale = signature_header(&secret(), T - 301, &body);
     let cases: Vec<(Option<&str>, &[u8], WebhookError)> = vec![
         (None, &body, WebhookError::MissingHeader),
-        (Some("nonsense"), &body, WebhookError::Malformed),
+        (Some("nonsense"), &body, WebhookError::BadSignature),
+        (Some("t=soon,v1=00"), &body, WebhookError::Malformed),
         (Some(&wrong), &body, WebhookError::BadSignature),
         (Some(&stale), &body, WebhookError::Stale),
     ];

@@ -1,7 +1,7 @@
-//! Fakes of the external HTTP services Levqor talks to (Slack, Notion, Gmail,
-//! Telegram, OpenAI, webhook receivers, …), served on loopback so that the real
-//! client code — reqwest, retries, timeouts, size caps — runs in tests and nothing
-//! reaches the internet.
+//! Fakes of the external HTTP services Levqor talks to (Stripe, Slack, Notion,
+//! Gmail, Telegram, OpenAI, webhook receivers, …), served on loopback so that the
+//! real client code — reqwest or async-stripe, retries, timeouts, size caps — runs
+//! in tests and nothing reaches the internet.
 //!
 //! A test-only crate: every Levqor crate that needs it takes it as a
 //! dev-dependency, so it depends on external crates only (never on another Levqor

@@ -402,9 +402,10 @@ impl From<levqor_billing::BillingError> for ApiError {
                 ApiError::conflict(format!("the reservation is already {}", state.as_str()))
             }
             B::Storage(s) => s.into(),
-            B::Stripe { status: 0, message } => {
-                ApiError::upstream("Stripe could not be reached to create the checkout session", message)
+            B::StripeUnreachable(detail) => {
+                ApiError::upstream("Stripe could not be reached to create the checkout session", detail)
             }
+            B::StripeUnreadable(detail) => ApiError::upstream("Stripe answered in a way Levqor could not read", detail),
             B::Stripe { status, message } => {
                 ApiError::upstream(format!("Stripe refused to create the checkout session (HTTP {status})"), message)
             }

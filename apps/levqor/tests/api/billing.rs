@@ -5,12 +5,16 @@
 use std::path::Path;
 
 use chrono::Utc;
-use levqor_billing::WebhookSecret;
-use levqor_billing::stripe_signature::signature_header;
+use levqor_billing::{WebhookSecret, signature_header};
+use levqor_testkit::{FakeServer, Recorded, Reply as FakeReply};
 use serde_json::{Value, json};
 
-use crate::fake_stripe::{EVENT_FIXTURE, FakeStripe, SESSION_FIXTURE};
 use crate::helpers::{ADMIN_KEY, Backend, Reply, TestApp};
+
+/// Stripe's own objects (stripe-mock's fixtures3.json), so that async-stripe reads
+/// the fake's answers and the test events as it reads Stripe's.
+const SESSION_FIXTURE: &str = include_str!("../fixtures/stripe_checkout_session.json");
+const EVENT_FIXTURE: &str = include_str!("../fixtures/stripe_event.json");
 
 const SECRET_KEY: &str = "sk_test_levqor_123";
 const WEBHOOK_SECRET: &str = "whsec_test_levqor";
@@ -43,6 +47,35 @@ fn sign(payload: &[u8], secret: &str, at: i64) -> String {
     signature_header(&WebhookSecret::new(secret), at, payload)
 }
 
+/// A fake Stripe that answers `POST /v1/checkout/sessions` with the fixture
+/// session carrying what was asked for (a fresh `cs_test_…` id, the form's mode,
+/// user, email, URLs and metadata), as Stripe would, and 404 otherwise.
+async fn fake_stripe() -> FakeServer {
+    FakeServer::start(|req: &Recorded, _| {
+        if req.method != "POST" || req.path_only() != "/v1/checkout/sessions" {
+            let message = format!("Unrecognized request URL ({})", req.path);
+            return FakeReply::json(404, json!({"error": {"type": "invalid_request_error", "message": message}}));
+        }
+        let form = req.form();
+        let mut session: Value = serde_json::from_str(SESSION_FIXTURE).unwrap();
+        let id = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
+        let metadata: serde_json::Map<String, Value> = form
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("metadata[")?.strip_suffix(']')?.to_owned(), json!(v))))
+            .collect();
+        session["id"] = json!(id);
+        session["url"] = json!(format!("https://checkout.stripe.com/c/pay/{id}"));
+        for field in ["mode", "client_reference_id", "customer_email", "success_url", "cancel_url"] {
+            session[field] = json!(form.get(field));
+        }
+        session["metadata"] = Value::Object(metadata);
+        session["payment_status"] = json!("unpaid");
+        session["status"] = json!("open");
+        FakeReply::json(200, session)
+    })
+    .await
+}
+
 async fn deliver(app: &TestApp, event: &Value) -> Reply {
     let payload = event.to_string().into_bytes();
     let sig = sign(&payload, WEBHOOK_SECRET, Utc::now().timestamp());
@@ -54,8 +87,8 @@ async fn deliver(app: &TestApp, event: &Value) -> Reply {
     .await
 }
 
-async fn stripe_app(b: Backend, fake: &FakeStripe, data: Option<&Path>) -> Option<TestApp> {
-    let base = fake.base.clone();
+async fn stripe_app(b: Backend, fake: &FakeServer, data: Option<&Path>) -> Option<TestApp> {
+    let base = fake.base();
     let data = data.map(Path::to_path_buf);
     TestApp::spawn(b, move |s| {
         s.billing.stripe_secret_key = Some(SECRET_KEY.into());
@@ -120,7 +153,7 @@ async fn packs_are_public(b: Backend) {
 }
 
 async fn purchase_creates_a_checkout_session(b: Backend) {
-    let fake = FakeStripe::start().await;
+    let fake = fake_stripe().await;
     let Some(app) = stripe_app(b, &fake, None).await else {
         return;
     };
@@ -147,7 +180,8 @@ async fn purchase_creates_a_checkout_session(b: Backend) {
     assert_eq!(req.headers["authorization"], format!("Bearer {SECRET_KEY}"));
     assert!(req.headers["content-type"].starts_with("application/x-www-form-urlencoded"));
     assert!(req.headers["idempotency-key"].contains("buy-1"), "{:?}", req.headers);
-    let field = |name: &str| req.field(name).unwrap_or_else(|| panic!("no {name} in {}", req.body));
+    let form = req.form();
+    let field = |name: &str| form.get(name).cloned().unwrap_or_else(|| panic!("no {name} in {form:?}"));
     assert_eq!(field("mode"), "payment");
     assert_eq!(field("client_reference_id"), uid);
     assert_eq!(field("customer_email"), "buyer@example.com");
@@ -190,8 +224,8 @@ async fn purchase_creates_a_checkout_session(b: Backend) {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let last = fake.requests().pop().unwrap();
-    assert_eq!(last.field("customer_email").as_deref(), Some("other@example.com"));
-    assert_eq!(last.field("client_reference_id").as_deref(), Some(uid.as_str()));
+    assert_eq!(last.form().get("customer_email").map(String::as_str), Some("other@example.com"));
+    assert_eq!(last.form().get("client_reference_id"), Some(&uid));
     let (other, _) = app.new_user("other@example.com").await;
     app.post("/billing/create-checkout-session", Some(&key), &json!({"user_id": other}))
         .await
@@ -201,19 +235,29 @@ async fn purchase_creates_a_checkout_session(b: Backend) {
 }
 
 async fn stripe_failures_are_502(b: Backend) {
-    let fake = FakeStripe::start().await;
-    let Some(app) = stripe_app(b, &fake, None).await else {
+    // Stripe refuses the first purchase; then something other than Stripe (a
+    // proxy's error page) answers the second.
+    let stripe = FakeServer::sequence(vec![
+        FakeReply::json(
+            400,
+            json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****_123"}}),
+        ),
+        FakeReply::new(502, "text/html", "<html>bad gateway</html>"),
+    ])
+    .await;
+    let Some(app) = stripe_app(b, &stripe, None).await else {
         return;
     };
     let (_, key) = app.new_user("declined@example.com").await;
-    fake.fail_with(
-        400,
-        json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****_123"}}),
-    );
     let r = app.post("/api/v1/credits/purchase", Some(&key), &json!({"pack_id": "pack_100"})).await;
     r.assert_error(502, "upstream_error");
-    assert!(r.body["message"].as_str().unwrap().contains("Stripe"), "{:?}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("Stripe refused"), "{:?}", r.body);
     assert!(!r.body.to_string().contains("sk_test"), "{:?}", r.body);
+    let r = app.post("/api/v1/credits/purchase", Some(&key), &json!({"pack_id": "pack_100"})).await;
+    r.assert_error(502, "upstream_error");
+    assert!(r.body["message"].as_str().unwrap().contains("could not read"), "{:?}", r.body);
+    assert!(!r.body.to_string().contains("html"), "{:?}", r.body);
+    assert_eq!(stripe.count(), 2, "each purchase asked Stripe once");
     // Nothing listens here: Stripe cannot be reached.
     let Some(app) = TestApp::spawn(b, |s| {
         s.billing.stripe_secret_key = Some(SECRET_KEY.into());
@@ -226,6 +270,7 @@ async fn stripe_failures_are_502(b: Backend) {
     let (_, key) = app.new_user("unreachable@example.com").await;
     let r = app.post("/api/v1/credits/purchase", Some(&key), &json!({"pack_id": "pack_100"})).await;
     r.assert_error(502, "upstream_error");
+    assert!(r.body["message"].as_str().unwrap().contains("could not be reached"), "{:?}", r.body);
 }
 
 async fn unconfigured_payments_are_503(b: Backend) {
@@ -246,7 +291,7 @@ async fn unconfigured_payments_are_503(b: Backend) {
     assert_eq!(h.body["configured"], false);
     assert_eq!(h.body["missing"], json!(["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"]));
 
-    let fake = FakeStripe::start().await;
+    let fake = fake_stripe().await;
     let Some(app) = stripe_app(b, &fake, None).await else {
         return;
     };
@@ -257,7 +302,7 @@ async fn unconfigured_payments_are_503(b: Backend) {
 }
 
 async fn webhook_grants_once_per_event_and_session(b: Backend) {
-    let fake = FakeStripe::start().await;
+    let fake = fake_stripe().await;
     let Some(app) = stripe_app(b, &fake, None).await else {
         return;
     };
@@ -298,7 +343,7 @@ async fn webhook_grants_once_per_event_and_session(b: Backend) {
 }
 
 async fn webhook_grants_nothing_when_the_amount_is_not_the_packs(b: Backend) {
-    let fake = FakeStripe::start().await;
+    let fake = fake_stripe().await;
     let Some(app) = stripe_app(b, &fake, None).await else {
         return;
     };
@@ -320,7 +365,7 @@ async fn webhook_grants_nothing_when_the_amount_is_not_the_packs(b: Backend) {
 }
 
 async fn webhook_events_out_of_order(b: Backend) {
-    let fake = FakeStripe::start().await;
+    let fake = fake_stripe().await;
     let Some(app) = stripe_app(b, &fake, None).await else {
         return;
     };
@@ -346,13 +391,18 @@ async fn webhook_events_out_of_order(b: Backend) {
 type BadDelivery = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
 
 async fn webhook_refuses_bad_deliveries(b: Backend) {
-    let fake = FakeStripe::start().await;
+    let fake = fake_stripe().await;
     let Some(app) = stripe_app(b, &fake, None).await else {
         return;
     };
     let (uid, key) = app.new_user("forged@example.com").await;
     let payload =
         event("evt_bad_1", "checkout.session.completed", "cs_test_bad_1", &uid, true).to_string().into_bytes();
+    // Signed, but the session lacks a field async-stripe requires: refused, so that
+    // Stripe redelivers a purchase rather than Levqor dropping it.
+    let mut broken = event("evt_bad_2", "checkout.session.completed", "cs_test_bad_2", &uid, true);
+    broken["data"]["object"].as_object_mut().unwrap().remove("payment_status");
+    let unreadable = broken.to_string().into_bytes();
     let now = Utc::now().timestamp();
     let json_ct = ("Content-Type", "application/json");
     let cases: Vec<BadDelivery> = vec![
@@ -369,6 +419,7 @@ async fn webhook_refuses_bad_deliveries(b: Backend) {
         }),
         ("malformed body", vec![("Stripe-Signature", sign(b"{not json", WEBHOOK_SECRET, now))], b"{not json".to_vec()),
         ("not an event", vec![("Stripe-Signature", sign(b"{\"a\":1}", WEBHOOK_SECRET, now))], b"{\"a\":1}".to_vec()),
+        ("unreadable session", vec![("Stripe-Signature", sign(&unreadable, WEBHOOK_SECRET, now))], unreadable.clone()),
     ];
     for (what, headers, body) in cases {
         let mut all: Vec<(&str, &str)> = vec![json_ct];
@@ -385,7 +436,7 @@ async fn webhook_refuses_bad_deliveries(b: Backend) {
 }
 
 async fn failed_async_payment_emails_the_buyer(b: Backend) {
-    let fake = FakeStripe::start().await;
+    let fake = fake_stripe().await;
     let data = tempfile::tempdir().unwrap();
     let Some(app) = stripe_app(b, &fake, Some(data.path())).await else {
         return;

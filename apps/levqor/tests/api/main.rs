@@ -10,7 +10,6 @@ mod auth;
 mod billing;
 mod connectors;
 mod errors;
-mod fake_stripe;
 mod jobs;
 mod keys;
 mod pipelines;

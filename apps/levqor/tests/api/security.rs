@@ -118,7 +118,7 @@ async fn answers_carry_no_internal_messages(b: Backend) {
     assert_plain(&r);
     // A validly signed body that is no Stripe event.
     let payload = br#"["not", "an", "event", 1, 2]"#.to_vec();
-    let sig = levqor_billing::stripe_signature::signature_header(
+    let sig = levqor_billing::signature_header(
         &levqor_billing::WebhookSecret::new("whsec_internal_messages"),
         chrono::Utc::now().timestamp(),
         &payload,
