@@ -94,6 +94,6 @@ pub use connections::{Connection, ConnectionError, ConnectionRepo, ConnectionSer
 pub use connector::{ActionSpec, Connector, Credentials, TaskCall, TaskFuture, prepare};
 pub use connectors::{Ai, Builtin, Gmail, Http, Notion, Slack, Telegram};
 pub use error::{ConnectorError, ErrorReport};
-pub use registry::{ConnectorInfo, ConnectorRegistry, RegistryError};
+pub use registry::{ConnectorInfo, ConnectorRegistry, ConnectorRegistryError};
 pub use vault::{Vault, VaultError};
 pub use workflow::job_error;

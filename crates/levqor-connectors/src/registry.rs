@@ -12,7 +12,7 @@ use crate::connectors::{Ai, Builtin, Gmail, Http, Notion, Slack, Telegram};
 use crate::error::ConnectorError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryError {
+pub enum ConnectorRegistryError {
     #[error("a connector named `{0}` is already registered")]
     Duplicate(String),
 }
@@ -57,10 +57,10 @@ impl ConnectorRegistry {
         Ok(registry)
     }
 
-    pub fn register(&mut self, connector: Arc<dyn Connector>) -> Result<(), RegistryError> {
+    pub fn register(&mut self, connector: Arc<dyn Connector>) -> Result<(), ConnectorRegistryError> {
         let name = connector.name();
         if self.connectors.contains_key(name) {
-            return Err(RegistryError::Duplicate(name.to_owned()));
+            return Err(ConnectorRegistryError::Duplicate(name.to_owned()));
         }
         self.connectors.insert(name, connector);
         Ok(())
@@ -138,7 +138,7 @@ mod tests {
             }
         }
         let mut again = r.clone();
-        assert_eq!(again.register(Arc::new(Builtin)), Err(RegistryError::Duplicate("builtin".into())));
+        assert_eq!(again.register(Arc::new(Builtin)), Err(ConnectorRegistryError::Duplicate("builtin".into())));
     }
 
     fn walk(schema: &Value, at: &str) {

@@ -445,9 +445,9 @@ impl From<crate::services::ServiceError> for ApiError {
     }
 }
 
-impl From<crate::services::pipelines::PipelineError> for ApiError {
-    fn from(e: crate::services::pipelines::PipelineError) -> Self {
-        use crate::services::pipelines::PipelineError as P;
+impl From<crate::services::pipelines::PipelineServiceError> for ApiError {
+    fn from(e: crate::services::pipelines::PipelineServiceError) -> Self {
+        use crate::services::pipelines::PipelineServiceError as P;
         use levqor_pipelines::{PipelinesError, PlanError};
         match e {
             P::Pipelines(PipelinesError::NotFound) => ApiError::not_found("no such pipeline"),

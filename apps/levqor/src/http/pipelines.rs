@@ -17,7 +17,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::idempotency::{self, Start};
 use super::json::{Json, JsonBody, OptionalJson};
-use crate::services::pipelines::{Created, PipelineError, Recorder, Started};
+use crate::services::pipelines::{Created, PipelineServiceError, Recorder, Started};
 use crate::state::AppState;
 
 /// The body of `POST /api/v1/plan`.
@@ -481,7 +481,7 @@ pub async fn get_run(
     let id: JobId = id.parse().map_err(|_| ApiError::not_found("no such run"))?;
     let svc = state.pipelines.clone();
     let run = web::block(move || svc.get_run(&owner, &id)).await?.map_err(|e| match e {
-        PipelineError::Pipelines(PipelinesError::NotFound) => ApiError::not_found("no such run"),
+        PipelineServiceError::Pipelines(PipelinesError::NotFound) => ApiError::not_found("no such run"),
         other => other.into(),
     })?;
     Ok(HttpResponse::Ok().json(RunDto::from(run)))
@@ -519,7 +519,7 @@ pub async fn resume_run(
     let (svc, o, j) = (state.pipelines.clone(), owner.clone(), id.clone());
     let run = web::block(move || svc.resolve_step(&o, &j, body.step.as_deref(), body.resolution)).await?.map_err(
         |e| match e {
-            PipelineError::Pipelines(PipelinesError::NotFound) => ApiError::not_found("no such run"),
+            PipelineServiceError::Pipelines(PipelinesError::NotFound) => ApiError::not_found("no such run"),
             other => other.into(),
         },
     )?;

@@ -32,7 +32,7 @@ pub const RESERVATION_TTL: TimeDelta = TimeDelta::hours(6);
 
 /// Why a pipelines use case refused.
 #[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
+pub enum PipelineServiceError {
     #[error(transparent)]
     Pipelines(#[from] PipelinesError),
     #[error(transparent)]
@@ -47,8 +47,8 @@ pub enum PipelineError {
     RateLimited(u64),
 }
 
-fn invalid(problems: Vec<FieldProblem>) -> PipelineError {
-    PipelineError::Pipelines(PipelinesError::Invalid(problems))
+fn invalid(problems: Vec<FieldProblem>) -> PipelineServiceError {
+    PipelineServiceError::Pipelines(PipelinesError::Invalid(problems))
 }
 
 /// A stored pipeline and, for a new `webhook` pipeline, its secret URL (shown once).
@@ -86,11 +86,11 @@ pub fn hash_token(token: &str) -> String {
 /// Starts a run in one transaction: the credit reservation (within `cap`), the
 /// run record and the job (see [`Store::start_run`]).
 pub trait StartRun: Send + Sync {
-    fn start_run(&self, start: &RunStart) -> Result<ReservationId, PipelineError>;
+    fn start_run(&self, start: &RunStart) -> Result<ReservationId, PipelineServiceError>;
 }
 
 impl StartRun for Store {
-    fn start_run(&self, start: &RunStart) -> Result<ReservationId, PipelineError> {
+    fn start_run(&self, start: &RunStart) -> Result<ReservationId, PipelineServiceError> {
         match Store::start_run(self, start) {
             Ok(reservation) => Ok(reservation.id),
             Err(StartRunError::Billing(e)) => Err(e.into()),
@@ -118,8 +118,8 @@ pub struct PipelineService {
 
 /// [`crate::services::blocking::blocking`] with this module's error type.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, PipelineError> + Send + 'static,
-) -> Result<T, PipelineError> {
+    f: impl FnOnce() -> Result<T, PipelineServiceError> + Send + 'static,
+) -> Result<T, PipelineServiceError> {
     crate::services::blocking::blocking(f).await
 }
 
@@ -189,14 +189,14 @@ impl PipelineService {
     }
 
     /// Plain words → a validated, stored pipeline.
-    pub async fn plan(self: &Arc<Self>, owner: UserId, description: &str) -> Result<Planned, PipelineError> {
+    pub async fn plan(self: &Arc<Self>, owner: UserId, description: &str) -> Result<Planned, PipelineServiceError> {
         let description = levqor_pipelines::planner::check_description(description)?;
         if let Some(limit) = &self.plan_limit
             && let Err(not_until) = limit.check_key(&owner)
         {
             use governor::clock::{Clock as _, DefaultClock};
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(PipelineError::RateLimited(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)));
+            return Err(PipelineServiceError::RateLimited(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)));
         }
         if self.plans_since_trim.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 >= TRIM_PLAN_LIMIT_EVERY {
             self.plans_since_trim.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -209,12 +209,12 @@ impl PipelineService {
     }
 
     /// Validates a pipeline document and stores it as version 1.
-    pub fn create(&self, owner: &UserId, doc: &Value) -> Result<Created, PipelineError> {
+    pub fn create(&self, owner: &UserId, doc: &Value) -> Result<Created, PipelineServiceError> {
         let pipeline = validate_document(doc, &self.catalogue, &self.limits).map_err(invalid)?;
         self.store_new(owner, &pipeline)
     }
 
-    fn store_new(&self, owner: &UserId, pipeline: &Pipeline) -> Result<Created, PipelineError> {
+    fn store_new(&self, owner: &UserId, pipeline: &Pipeline) -> Result<Created, PipelineServiceError> {
         let token = (pipeline.trigger == Trigger::Webhook).then(|| {
             let mut bytes = [0u8; 24];
             rand::rng().fill_bytes(&mut bytes);
@@ -232,22 +232,22 @@ impl PipelineService {
         owner: &UserId,
         cursor: Option<&Cursor>,
         limit: u32,
-    ) -> Result<Page<StoredPipeline>, PipelineError> {
+    ) -> Result<Page<StoredPipeline>, PipelineServiceError> {
         Ok(self.store.list(owner, cursor, limit)?)
     }
 
-    pub fn get(&self, owner: &UserId, id: &PipelineId) -> Result<StoredPipeline, PipelineError> {
+    pub fn get(&self, owner: &UserId, id: &PipelineId) -> Result<StoredPipeline, PipelineServiceError> {
         Ok(self.store.get(owner, id)?)
     }
 
     /// Stores a new immutable version of the owner's pipeline.
-    pub fn update(&self, owner: &UserId, id: &PipelineId, doc: &Value) -> Result<StoredPipeline, PipelineError> {
+    pub fn update(&self, owner: &UserId, id: &PipelineId, doc: &Value) -> Result<StoredPipeline, PipelineServiceError> {
         self.store.get(owner, id)?;
         let pipeline = validate_document(doc, &self.catalogue, &self.limits).map_err(invalid)?;
         Ok(self.store.new_version(owner, id, &pipeline, self.clock.now())?)
     }
 
-    pub fn delete(&self, owner: &UserId, id: &PipelineId, audit: &AuditContext) -> Result<(), PipelineError> {
+    pub fn delete(&self, owner: &UserId, id: &PipelineId, audit: &AuditContext) -> Result<(), PipelineServiceError> {
         Ok(self.store.delete(owner, id, self.clock.now(), Some(audit))?)
     }
 
@@ -257,7 +257,7 @@ impl PipelineService {
 
     /// Validates the latest version, renders every step against `input` and
     /// estimates the cost; calls nothing and charges nothing.
-    pub fn dry_run(&self, owner: &UserId, id: &PipelineId, input: &Value) -> Result<DryRun, PipelineError> {
+    pub fn dry_run(&self, owner: &UserId, id: &PipelineId, input: &Value) -> Result<DryRun, PipelineServiceError> {
         let stored = self.store.get(owner, id)?;
         Ok(dry_run(&stored.pipeline, input, &self.rules))
     }
@@ -272,7 +272,7 @@ impl PipelineService {
         input: Value,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
         record: Option<&Recorder>,
-    ) -> Result<Started, PipelineError> {
+    ) -> Result<Started, PipelineServiceError> {
         let svc = self.clone();
         let (o, i) = (owner.clone(), id.clone());
         let stored = blocking(move || Ok(svc.store.get(&o, &i)?)).await?;
@@ -285,7 +285,7 @@ impl PipelineService {
         input: Value,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
         record: Option<&Recorder>,
-    ) -> Result<Started, PipelineError> {
+    ) -> Result<Started, PipelineServiceError> {
         let cost = estimate_cost(&stored.pipeline, &self.rules);
         if let Some(cap) = self.max_run_cost
             && cost > cap
@@ -350,7 +350,7 @@ impl PipelineService {
         token: String,
         input: Value,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
-    ) -> Result<Started, PipelineError> {
+    ) -> Result<Started, PipelineServiceError> {
         let svc = self.clone();
         let (stored, hash) = blocking(move || Ok(svc.store.find_by_webhook(&id)?)).await?;
         // Templates address the input by field: a body that is not an object is
@@ -374,7 +374,7 @@ impl PipelineService {
         now: levqor_core::Timestamp,
         window: TimeDelta,
         is_known_workflow: &(dyn Fn(&str) -> bool + Sync),
-    ) -> Result<(Vec<Started>, Vec<String>), PipelineError> {
+    ) -> Result<(Vec<Started>, Vec<String>), PipelineServiceError> {
         let svc = self.clone();
         let (due, mut problems) = blocking(move || {
             let (mut due, mut problems) = (Vec::new(), Vec::new());
@@ -408,13 +408,13 @@ impl PipelineService {
     }
 
     /// Forgets schedule claims older than `before`.
-    pub fn purge_ticks(&self, before: levqor_core::Timestamp) -> Result<u64, PipelineError> {
+    pub fn purge_ticks(&self, before: levqor_core::Timestamp) -> Result<u64, PipelineServiceError> {
         Ok(self.store.purge_ticks(before)?)
     }
 
     /// After a job ended (e.g. cancelled through the API): releases the run's
     /// reservation if it will not run again.
-    pub fn job_ended(&self, job: &levqor_jobs::Job) -> Result<bool, PipelineError> {
+    pub fn job_ended(&self, job: &levqor_jobs::Job) -> Result<bool, PipelineServiceError> {
         release_ended_run(self.store.as_ref(), self.ledger.as_ref(), job, self.clock.now())
     }
 
@@ -425,12 +425,12 @@ impl PipelineService {
         pipeline: Option<&PipelineId>,
         cursor: Option<&Cursor>,
         limit: u32,
-    ) -> Result<Page<StoredRun>, PipelineError> {
+    ) -> Result<Page<StoredRun>, PipelineServiceError> {
         Ok(self.store.list_runs(owner, pipeline, cursor, limit)?)
     }
 
     /// The owner's run carried by job `job_id`.
-    pub fn get_run(&self, owner: &UserId, job_id: &JobId) -> Result<StoredRun, PipelineError> {
+    pub fn get_run(&self, owner: &UserId, job_id: &JobId) -> Result<StoredRun, PipelineServiceError> {
         match self.store.get_run(job_id)? {
             Some(run) if run.owner == *owner => Ok(run),
             _ => Err(PipelinesError::NotFound.into()),
@@ -446,7 +446,7 @@ impl PipelineService {
         job_id: &JobId,
         step: Option<&str>,
         resolution: Resolution,
-    ) -> Result<StoredRun, PipelineError> {
+    ) -> Result<StoredRun, PipelineServiceError> {
         let mut run = self.get_run(owner, job_id)?;
         let step =
             match step {
@@ -473,7 +473,7 @@ pub fn release_ended_run(
     ledger: &dyn Ledger,
     job: &levqor_jobs::Job,
     now: levqor_core::Timestamp,
-) -> Result<bool, PipelineError> {
+) -> Result<bool, PipelineServiceError> {
     use levqor_jobs::JobState;
     if !job.workflow.starts_with(levqor_pipelines::RUN_WORKFLOW_PREFIX)
         || !matches!(job.state, JobState::Dead | JobState::Cancelled)

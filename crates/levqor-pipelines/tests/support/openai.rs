@@ -17,7 +17,7 @@ pub enum Reply {
 }
 
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub struct OpenAiRequest {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Value,
@@ -44,11 +44,11 @@ impl FakeOpenAi {
         Self { base_url: format!("{}/v1", server.base()), server }
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub fn requests(&self) -> Vec<OpenAiRequest> {
         self.server
             .requests()
             .into_iter()
-            .map(|r| Recorded {
+            .map(|r| OpenAiRequest {
                 authorization: r.header("authorization").map(str::to_owned),
                 body: r.json(),
                 path: r.path,
