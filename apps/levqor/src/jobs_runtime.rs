@@ -8,11 +8,12 @@ use clokwerk::{AsyncScheduler, Interval};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use levqor_core::{Clock, StorageError, SystemClock};
+use levqor_jobs::Intake;
 use levqor_jobs::{
     CallbackConfig, CallbackSender, Echo, FinishedHook, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown,
     Sweeper, SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
 };
-use levqor_store::{Intake, Store};
+use levqor_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ServeSettings;

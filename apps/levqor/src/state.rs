@@ -16,6 +16,10 @@ pub struct AppState {
     pub accounts: AccountService,
     pub billing: std::sync::Arc<crate::services::billing::BillingService>,
     pub jobs: std::sync::Arc<crate::services::jobs::JobsService>,
+    /// The `Idempotency-Key` records (port; the store implements it).
+    pub idempotency: std::sync::Arc<dyn levqor_jobs::IdempotencyStore>,
+    /// The audit trail, read side (port; the store implements it).
+    pub audit: std::sync::Arc<dyn levqor_core::AuditLog>,
     pub registry: std::sync::Arc<levqor_jobs::WorkflowRegistry>,
     pub connectors: crate::connectors::Connectors,
     pub pipelines: std::sync::Arc<crate::services::pipelines::PipelineService>,

@@ -66,6 +66,8 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     ));
     let state = AppState {
         jobs: jobs_service,
+        idempotency: Arc::new(store.clone()),
+        audit: Arc::new(store.clone()),
         pipelines,
         billing,
         registry: jobs.registry.clone(),

@@ -66,7 +66,9 @@ pub mod contract;
 pub use callback::{CallbackConfig, CallbackError, CallbackSender, SIGNATURE_HEADER, SignatureError, sign, verify};
 pub use error::JobsError;
 pub use id::{JobId, LeaseToken};
-pub use idempotency::{Begin, Fingerprint, IdempotencyKey, IdempotencyStore, MemoryIdempotency, StoredResponse};
+pub use idempotency::{
+    Begin, Fingerprint, IdempotencyKey, IdempotencyStore, Intake, MemoryIdempotency, RecordedResponse, StoredResponse,
+};
 pub use job::{Job, JobState, JobStatusDoc, Priority};
 pub use memory::MemoryQueue;
 pub use new_job::{IntakeRequest, NewJob};

@@ -4,7 +4,9 @@
 use diesel::prelude::*;
 use levqor_core::{StorageError, Timestamp};
 use levqor_jobs::idempotency::{self, IdempotencyRecord, RecordState};
-use levqor_jobs::{Begin, Fingerprint, IdempotencyKey, IdempotencyStore, Job, NewJob, StoredResponse};
+use levqor_jobs::{
+    Begin, Fingerprint, IdempotencyKey, IdempotencyStore, Intake, Job, NewJob, RecordedResponse, StoredResponse,
+};
 
 use crate::connection::{DbConnection, Store};
 use crate::error::db_error;
@@ -41,22 +43,6 @@ impl Row {
             expires_at: from_db(self.expires_at),
         })
     }
-}
-
-/// A completed response to record in the same transaction as the write it answers.
-#[derive(Debug, Clone)]
-pub struct RecordedResponse {
-    pub caller: String,
-    pub key: IdempotencyKey,
-    pub response: StoredResponse,
-}
-
-/// One intake: a job and, when the request carried an `Idempotency-Key`, the
-/// response to replay for it.
-#[derive(Debug, Clone)]
-pub struct Intake {
-    pub job: NewJob,
-    pub recorded: Option<RecordedResponse>,
 }
 
 pub(crate) fn record_completion(

@@ -24,6 +24,5 @@ pub mod testing;
 
 pub use connection::{Backend, DbConnection, Store, StoreOptions};
 pub use error::StoreError;
-pub use idempotency::{Intake, RecordedResponse};
 pub use job_notify::JobListener;
 pub use pipelines::{RunStart, StartRunError};

@@ -506,7 +506,7 @@ pub struct RunStart {
     /// Refuse when the owner's run spending, this run included, exceeds it.
     pub cap: Option<levqor_billing::SpendingCap>,
     /// The answer to record for an `Idempotency-Key`.
-    pub recorded: Option<crate::RecordedResponse>,
+    pub recorded: Option<levqor_jobs::RecordedResponse>,
 }
 
 impl Store {

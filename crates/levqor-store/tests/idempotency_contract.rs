@@ -6,8 +6,8 @@ use levqor_core::UserId;
 use levqor_jobs::{
     Begin, Fingerprint, IdempotencyKey, IdempotencyStore, IntakeRequest, JobQueue, NewJob, StoredResponse,
 };
+use levqor_jobs::{Intake, RecordedResponse};
 use levqor_store::testing::TestDb;
-use levqor_store::{Intake, RecordedResponse};
 
 fn key(s: &str) -> IdempotencyKey {
     IdempotencyKey::parse(s).unwrap()

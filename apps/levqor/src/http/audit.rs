@@ -200,7 +200,7 @@ async fn list_page(
     limit: u32,
 ) -> Result<HttpResponse, ApiError> {
     let page =
-        web::block(move || state.store.audit_entries(&filter, cursor.as_ref(), limit)).await?.map_err(audit_error)?;
+        web::block(move || state.audit.audit_entries(&filter, cursor.as_ref(), limit)).await?.map_err(audit_error)?;
     Ok(HttpResponse::Ok().json(AuditList {
         entries: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next_cursor.map(|c| c.0),

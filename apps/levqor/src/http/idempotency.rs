@@ -7,8 +7,8 @@ use std::future::Future;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use levqor_accounts::Principal;
-use levqor_jobs::{Begin, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse};
-use levqor_store::RecordedResponse;
+use levqor_jobs::RecordedResponse;
+use levqor_jobs::{Begin, Fingerprint, IdempotencyKey, StoredResponse};
 use serde_json::Value;
 
 use super::error::ApiError;
@@ -66,9 +66,9 @@ pub async fn start(
         .ok_or_else(|| ApiError::invalid_field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
     let fingerprint = Fingerprint::of(req.method().as_str(), req.path(), body);
     let caller = caller_of(principal);
-    let (st, c, k) = (state.clone(), caller.clone(), key.clone());
+    let (keys, c, k) = (state.idempotency.clone(), caller.clone(), key.clone());
     let now = levqor_core::Clock::now(&levqor_core::SystemClock);
-    let decision = web::block(move || st.store.begin(&c, &k, &fingerprint, now)).await??;
+    let decision = web::block(move || keys.begin(&c, &k, &fingerprint, now)).await??;
     Ok(match decision {
         Begin::Fresh => Start::Run(Claimed { caller, key }),
         Begin::Replay(stored) => {
@@ -94,13 +94,13 @@ pub async fn finish(
     status: StatusCode,
     body: Option<&serde_json::Value>,
 ) {
-    let st = state.clone();
+    let keys = state.idempotency.clone();
     let now = levqor_core::Clock::now(&levqor_core::SystemClock);
     let replayable = body.filter(|_| levqor_jobs::idempotency::should_store(status.as_u16()));
     let recorded = replayable.map(|b| claimed.recorded(status, b));
     let _ = web::block(move || match recorded {
-        Some(r) => IdempotencyStore::complete(&st.store, &r.caller, &r.key, &r.response, now),
-        None => st.store.abandon(&claimed.caller, &claimed.key),
+        Some(r) => keys.complete(&r.caller, &r.key, &r.response, now),
+        None => keys.abandon(&claimed.caller, &claimed.key),
     })
     .await;
 }

@@ -6,8 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::{DateTime, Utc};
 use levqor_core::Cursor;
-use levqor_core::{Clock, SystemClock};
-use levqor_jobs::{JobId, JobQueue};
+use levqor_jobs::JobId;
 use levqor_pipelines::{PipelineId, PipelinesError, Resolution, StoredPipeline, StoredRun, pipeline_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -524,11 +523,7 @@ pub async fn resume_run(
         },
     )?;
     // The decision is stored first, so the run the job picks up sees it.
-    let st = state.clone();
-    web::block(move || st.store.retry(&owner, &id, SystemClock.now())).await??;
-    if let Some(waker) = &state.waker {
-        waker.wake();
-    }
+    state.jobs.retry(owner, id).await?;
     Ok(HttpResponse::Accepted().json(RunDto::from(run)))
 }
 

@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use levqor_billing::{BillingError, Ledger, ReservationId, SpendingCap};
 use levqor_core::{AuditContext, Clock, Credits, Cursor, FieldProblem, Page, StorageError, UserId};
+use levqor_jobs::RecordedResponse;
 use levqor_jobs::workflow::WorkflowFuture;
 use levqor_jobs::{IntakeRequest, JobContext, JobError, JobId, NewJob, Workflow};
 use levqor_pipelines::{
@@ -16,7 +17,7 @@ use levqor_pipelines::{
     Planner, PlannerKind, Resolution, RunState, RunStatus, Step, StepFailure, StepRunner, StepStatus, StoredPipeline,
     StoredRun, Trigger, dry_run, estimate_cost, execute_next, run_workflow, validate_document,
 };
-use levqor_store::{RecordedResponse, RunStart, StartRunError, Store};
+use levqor_store::{RunStart, StartRunError, Store};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};

@@ -15,6 +15,24 @@ use sha2::{Digest, Sha256};
 
 pub use memory::MemoryIdempotency;
 
+/// A completed response to record in the same transaction as the write it
+/// answers (the intake writer's batch, a run's start).
+#[derive(Debug, Clone)]
+pub struct RecordedResponse {
+    /// Whose key it is (keys are scoped to the API key that sent them).
+    pub caller: String,
+    pub key: IdempotencyKey,
+    pub response: StoredResponse,
+}
+
+/// One intake: a job and, when the request carried an `Idempotency-Key`, the
+/// response to replay for it; both are committed together.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    pub job: crate::new_job::NewJob,
+    pub recorded: Option<RecordedResponse>,
+}
+
 /// How long a response is kept and replayed.
 pub const RETENTION: TimeDelta = TimeDelta::hours(24);
 /// An in-flight record older than this is taken for a request that died (process
