@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{billing, connections, connectors, error, jobs, keys, pipelines, referrals, service, users};
+use super::{billing, connections, connectors, error, inbox, jobs, keys, pipelines, referrals, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use super::{billing, connections, connectors, error, jobs, keys, pipelines, refe
         referrals::reward, referrals::track, referrals::code,
         pipelines::plan, pipelines::schema, pipelines::create, pipelines::list, pipelines::get, pipelines::update,
         pipelines::delete, pipelines::run, pipelines::list_runs, pipelines::get_run, pipelines::hook,
+        inbox::report_error, inbox::errors_health, inbox::support_message, inbox::support_health,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security, &Conventions),
@@ -34,6 +35,7 @@ use super::{billing, connections, connectors, error, jobs, keys, pipelines, refe
         (name = "billing", description = "Stripe Checkout, the Stripe webhook and payments health"),
         (name = "referrals", description = "referral codes, rewards and attribution"),
         (name = "pipelines", description = "the AI workflow builder: plan from plain words, versioned pipelines, billed and resumable runs, webhook triggers"),
+        (name = "support", description = "error reports from the site and the support inbox: stored first (JSON Lines, fsynced), then forwarded to Sentry and by email"),
     )
 )]
 pub struct ApiDoc;
