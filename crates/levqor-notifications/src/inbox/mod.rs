@@ -286,6 +286,104 @@ mod tests {
         assert_eq!(inbox.support_health().today, 1, "a refused message is not stored");
     }
 
+    /// A queue whose inserts fail (the database is down for writes).
+    struct RefusingQueue(MemoryQueue);
+
+    impl JobQueue for RefusingQueue {
+        fn enqueue(&self, _: &levqor_jobs::NewJob) -> Result<levqor_jobs::Job, levqor_jobs::JobsError> {
+            Err(levqor_core::StorageError::Unavailable("database is read-only".into()).into())
+        }
+        fn claim(&self, r: &levqor_jobs::ClaimRequest) -> Result<Vec<levqor_jobs::ClaimedJob>, levqor_jobs::JobsError> {
+            self.0.claim(r)
+        }
+        fn heartbeat(
+            &self,
+            id: &levqor_jobs::JobId,
+            t: &levqor_jobs::LeaseToken,
+            to: Timestamp,
+        ) -> Result<bool, levqor_jobs::JobsError> {
+            self.0.heartbeat(id, t, to)
+        }
+        fn complete(
+            &self,
+            id: &levqor_jobs::JobId,
+            t: &levqor_jobs::LeaseToken,
+            o: &levqor_jobs::Outcome,
+            p: &levqor_jobs::RetryPolicy,
+            now: Timestamp,
+        ) -> Result<levqor_jobs::FinishResult, levqor_jobs::JobsError> {
+            self.0.complete(id, t, o, p, now)
+        }
+        fn release(
+            &self,
+            id: &levqor_jobs::JobId,
+            t: &levqor_jobs::LeaseToken,
+            now: Timestamp,
+        ) -> Result<bool, levqor_jobs::JobsError> {
+            self.0.release(id, t, now)
+        }
+        fn cancel(
+            &self,
+            o: &levqor_core::UserId,
+            id: &levqor_jobs::JobId,
+            now: Timestamp,
+        ) -> Result<levqor_jobs::Job, levqor_jobs::JobsError> {
+            self.0.cancel(o, id, now)
+        }
+        fn retry(
+            &self,
+            o: &levqor_core::UserId,
+            id: &levqor_jobs::JobId,
+            now: Timestamp,
+        ) -> Result<levqor_jobs::Job, levqor_jobs::JobsError> {
+            self.0.retry(o, id, now)
+        }
+        fn rescue_expired(
+            &self,
+            p: &levqor_jobs::RetryPolicy,
+            now: Timestamp,
+            limit: u32,
+        ) -> Result<Vec<levqor_jobs::Job>, levqor_jobs::JobsError> {
+            self.0.rescue_expired(p, now, limit)
+        }
+        fn get(&self, id: &levqor_jobs::JobId) -> Result<Option<levqor_jobs::Job>, levqor_core::StorageError> {
+            self.0.get(id)
+        }
+        fn list(
+            &self,
+            o: &levqor_core::UserId,
+            f: &JobFilter,
+            c: Option<&levqor_core::Cursor>,
+            limit: u32,
+        ) -> Result<levqor_core::Page<levqor_jobs::Job>, levqor_jobs::JobsError> {
+            self.0.list(o, f, c, limit)
+        }
+        fn counts(&self, now: Timestamp) -> Result<levqor_jobs::QueueCounts, levqor_core::StorageError> {
+            self.0.counts(now)
+        }
+        fn count_waiting(&self, o: &levqor_core::UserId) -> Result<u64, levqor_core::StorageError> {
+            self.0.count_waiting(o)
+        }
+    }
+
+    #[test]
+    fn a_mail_that_cannot_be_queued_still_leaves_the_message_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new("2030-01-01T10:00:00Z".parse::<Timestamp>().unwrap()));
+        let notifier =
+            Notifier::new(Arc::new(RefusingQueue(MemoryQueue::new())), clock.clone(), Brand::new("https://l.example"));
+        let config = InboxConfig { receiving: Some("ops@levqor.example".into()), ..InboxConfig::new(dir.path()) };
+        let inbox = Inbox::open(&config, notifier, None, clock).unwrap();
+        let new = NewSupportMessage { email: "ada@example.com".into(), message: "Help".into(), ..Default::default() };
+        let stored = inbox.support_message(new, "req").unwrap();
+        assert!(stored.forwarded.is_empty());
+        assert_eq!(stored.problems.len(), 1);
+        assert!(stored.problems[0].contains("read-only"), "{:?}", stored.problems);
+        let text = std::fs::read_to_string(dir.path().join(SUPPORT_FILE)).unwrap();
+        assert!(text.contains(&stored.id) && text.contains("\"message\":\"Help\""), "{text}");
+        assert_eq!(inbox.support_health().today, 1);
+    }
+
     #[test]
     fn without_a_receiving_address_records_are_only_stored() {
         let dir = tempfile::tempdir().unwrap();
