@@ -194,7 +194,12 @@ impl BillingService {
         self.grant_free(&user.id)?;
         if created {
             let welcome = Welcome { email: user.email.to_string(), free_credits: self.rules.free_credits.get() };
-            self.mail.send(user.email.as_str(), &welcome, None, Some(&format!("welcome:{}", user.id)))?;
+            unless_unmailable(self.mail.send(
+                user.email.as_str(),
+                &welcome,
+                None,
+                Some(&format!("welcome:{}", user.id)),
+            ))?;
         }
         if let (Some(referrer), Some(code)) = (referrer, referral_code) {
             // The first attribution wins; a later code changes nothing. The sign-up
@@ -375,7 +380,8 @@ impl BillingService {
                             balance: entry.balance_after.get(),
                             session_id: session_id.clone(),
                         };
-                        self.mail.send(buyer.email.as_str(), &receipt, None, Some(&format!("receipt:{session_id}")))?;
+                        let once = format!("receipt:{session_id}");
+                        unless_unmailable(self.mail.send(buyer.email.as_str(), &receipt, None, Some(&once)))?;
                         WebhookOutcome::Granted { user, credits, balance: entry.balance_after }
                     }
                     GrantOutcome::AlreadyGranted => WebhookOutcome::AlreadyGranted,
@@ -387,9 +393,11 @@ impl BillingService {
                     return Ok(WebhookOutcome::Ignored(format!("session {session_id}: nobody to notify")));
                 };
                 let notice = PaymentFailed { session_id };
-                Ok(match self.mail.send(&to, &notice, None, Some(&format!("payment-failed:{}", event.id)))? {
-                    Enqueued::New(_) => WebhookOutcome::Notified,
-                    Enqueued::AlreadyQueued => WebhookOutcome::AlreadyNotified,
+                let once = format!("payment-failed:{}", event.id);
+                Ok(match unless_unmailable(self.mail.send(&to, &notice, None, Some(&once)))? {
+                    Some(Enqueued::New(_)) => WebhookOutcome::Notified,
+                    Some(Enqueued::AlreadyQueued) => WebhookOutcome::AlreadyNotified,
+                    None => WebhookOutcome::Ignored(format!("session {}: no address to notify", notice.session_id)),
                 })
             }
             WebhookAction::Ignore { reason } => Ok(WebhookOutcome::Ignored(reason)),
@@ -485,6 +493,16 @@ impl From<NotifyError> for ServiceError {
             other => levqor_core::StorageError::Failure(other.to_string()),
         };
         ServiceError::Billing(BillingError::Storage(storage))
+    }
+}
+
+/// A mail to an address the mailer cannot use is skipped (`None`): it must not
+/// fail the sign-up or purchase it is about. Any other error (the queue) is one.
+fn unless_unmailable(queued: Result<Enqueued, NotifyError>) -> Result<Option<Enqueued>, NotifyError> {
+    match queued {
+        Ok(enqueued) => Ok(Some(enqueued)),
+        Err(NotifyError::Address(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
