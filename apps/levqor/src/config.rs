@@ -164,6 +164,9 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub billing: BillingSettings,
+
+    #[command(flatten)]
+    pub notify: NotifySettings,
 }
 
 /// Credits, packs, Stripe and referral settings (API.md § Configuration). `Debug`
@@ -360,6 +363,7 @@ impl ServeSettings {
             log_level: "info".into(),
             plan_rate: 10,
             billing: BillingSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 
@@ -391,6 +395,106 @@ impl ServeSettings {
 
     pub fn admin_keys(&self) -> impl Iterator<Item = &str> {
         self.api_keys.iter().chain(&self.api_keys_next).map(String::as_str).filter(|k| !k.is_empty())
+    }
+}
+
+/// Email, the error and support inboxes, and Sentry (API.md § Configuration).
+/// `Debug` shows whether each secret is set, never its value.
+#[derive(Clone, Args)]
+pub struct NotifySettings {
+    /// SMTP relay: `smtp://user:pass@host:587` (STARTTLS, required unless the host
+    /// is loopback; `?tls=opportunistic|none` to change), or `smtps://…:465` (TLS).
+    /// Wins over RESEND_API_KEY; with neither, mail goes to LEVQOR_DATA_DIR/outbox.
+    #[arg(long, env = "SMTP_URL", value_name = "SMTP_URL", hide_env_values = true, value_parser = parse_non_empty)]
+    pub smtp_url: Option<String>,
+
+    /// Resend API key: mail goes through Resend's SMTP relay (user `resend`).
+    #[arg(long, env = "RESEND_API_KEY", value_name = "RESEND_API_KEY", hide_env_values = true, value_parser = parse_non_empty)]
+    pub resend_api_key: Option<String>,
+
+    /// Resend's SMTP host (tests and proxies point it elsewhere).
+    #[arg(long, env = "RESEND_SMTP_HOST", value_name = "RESEND_SMTP_HOST", default_value = levqor_notifications::transport::RESEND_SMTP_HOST)]
+    pub resend_smtp_host: String,
+
+    /// Resend's SMTP port: 465 is TLS from the first byte, others use STARTTLS.
+    #[arg(long, env = "RESEND_SMTP_PORT", value_name = "RESEND_SMTP_PORT", default_value_t = levqor_notifications::transport::RESEND_SMTP_PORT)]
+    pub resend_smtp_port: u16,
+
+    /// Where error/fatal reports and support messages are forwarded; unset: they
+    /// are only stored.
+    #[arg(long, env = "RECEIVING_EMAIL", value_name = "RECEIVING_EMAIL", value_parser = parse_mailbox)]
+    pub receiving_email: Option<String>,
+
+    /// Delivery attempts per mail before it is set aside in outbox/undelivered.
+    #[arg(long, env = "EMAIL_MAX_ATTEMPTS", value_name = "EMAIL_MAX_ATTEMPTS", default_value_t = levqor_notifications::queue::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub email_max_attempts: u32,
+
+    /// Forward error reports, and this server's panics and 5xx answers, to Sentry.
+    #[arg(long, env = "SENTRY_DSN", value_name = "SENTRY_DSN", hide_env_values = true, value_parser = parse_non_empty)]
+    pub sentry_dsn: Option<String>,
+
+    /// `POST /api/v1/errors/report` per minute per client IP.
+    #[arg(long, env = "ERRORS_RATE", value_name = "ERRORS_RATE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub errors_rate: u32,
+
+    /// `POST /api/v1/support/message` per minute per client IP.
+    #[arg(long, env = "SUPPORT_RATE", value_name = "SUPPORT_RATE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub support_rate: u32,
+
+    /// `errors.jsonl` and `support.jsonl` are rotated before growing past this many bytes.
+    #[arg(long, env = "INBOX_MAX_BYTES", value_name = "INBOX_MAX_BYTES", default_value_t = levqor_notifications::inbox::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(4096..))]
+    pub inbox_max_bytes: u64,
+
+    /// Rotated inbox files kept (`errors.jsonl.1` … `.N`).
+    #[arg(long, env = "INBOX_KEEP", value_name = "INBOX_KEEP", default_value_t = levqor_notifications::inbox::DEFAULT_KEEP, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub inbox_keep: u32,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            resend_api_key: None,
+            resend_smtp_host: levqor_notifications::transport::RESEND_SMTP_HOST.to_owned(),
+            resend_smtp_port: levqor_notifications::transport::RESEND_SMTP_PORT,
+            receiving_email: None,
+            email_max_attempts: levqor_notifications::queue::DEFAULT_MAX_ATTEMPTS,
+            sentry_dsn: None,
+            errors_rate: 60,
+            support_rate: 10,
+            inbox_max_bytes: levqor_notifications::inbox::DEFAULT_MAX_BYTES,
+            inbox_keep: levqor_notifications::inbox::DEFAULT_KEEP,
+        }
+    }
+}
+
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "set" } else { "unset" };
+        f.debug_struct("NotifySettings")
+            .field("smtp_url", &set(&self.smtp_url))
+            .field("resend_api_key", &set(&self.resend_api_key))
+            .field("resend_smtp_host", &self.resend_smtp_host)
+            .field("resend_smtp_port", &self.resend_smtp_port)
+            .field("receiving_email", &self.receiving_email)
+            .field("email_max_attempts", &self.email_max_attempts)
+            .field("sentry_dsn", &set(&self.sentry_dsn))
+            .field("errors_rate", &self.errors_rate)
+            .field("support_rate", &self.support_rate)
+            .field("inbox_max_bytes", &self.inbox_max_bytes)
+            .field("inbox_keep", &self.inbox_keep)
+            .finish()
+    }
+}
+
+impl NotifySettings {
+    pub fn transport(&self) -> levqor_notifications::TransportConfig {
+        levqor_notifications::TransportConfig::choose(
+            self.smtp_url.as_deref(),
+            self.resend_api_key.as_deref(),
+            &self.resend_smtp_host,
+            self.resend_smtp_port,
+        )
     }
 }
 
@@ -461,5 +565,19 @@ mod tests {
         assert!(parse_packs("p:1:1").unwrap_err().contains("id:credits"));
         assert_eq!(parse_mailbox(" Levqor <a@example.com> ").unwrap(), "Levqor <a@example.com>");
         assert!(parse_mailbox("nope").is_err());
+    }
+
+    #[test]
+    fn notify_debug_hides_secrets() {
+        let notify = NotifySettings {
+            smtp_url: Some("smtp://u:smtp-secret@mx.example.com".into()),
+            resend_api_key: Some("re_secret".into()),
+            sentry_dsn: Some("https://dsn-secret@o1.ingest.sentry.io/1".into()),
+            ..NotifySettings::default()
+        };
+        let shown = format!("{notify:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(notify.transport().name(), "smtp");
+        assert_eq!(NotifySettings::default().transport().name(), "outbox");
     }
 }

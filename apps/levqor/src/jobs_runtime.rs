@@ -13,6 +13,7 @@ use levqor_jobs::{
     CallbackConfig, CallbackSender, Echo, FinishedHook, HttpRequest, IdempotencyStore, Job, JobQueue, Shutdown,
     Sweeper, SweeperConfig, TargetPolicy, Waker, WorkerConfig, WorkerPool, WorkflowRegistry,
 };
+use levqor_notifications::{EmailSend, Transport};
 use levqor_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
@@ -37,8 +38,12 @@ pub fn registry(
     settings: &ServeSettings,
     connectors: &Connectors,
     pipelines: Arc<PipelineJob>,
+    mail: Arc<Transport>,
 ) -> Result<WorkflowRegistry, String> {
     let mut registry = WorkflowRegistry::new();
+    registry
+        .register_internal(Arc::new(EmailSend::new(mail, settings.notify.email_max_attempts)))
+        .map_err(|e| e.to_string())?;
     registry.register_prefix(levqor_pipelines::RUN_WORKFLOW_PREFIX, pipelines).map_err(|e| e.to_string())?;
     registry.register(Arc::new(ConnectorJob::new(connectors.clone()))).map_err(|e| e.to_string())?;
     registry.register(Arc::new(Echo)).map_err(|e| e.to_string())?;
@@ -137,6 +142,8 @@ pub struct JobsRuntime {
     pub connectors: Connectors,
     pub waker: Option<Waker>,
     pub intake: IntakeWriter,
+    /// Where `email.send` jobs deliver.
+    pub mail: Arc<Transport>,
     shutdown: Shutdown,
     pool: Option<WorkerPool>,
     /// PostgreSQL: other processes' intakes wake this process's idle workers.
@@ -163,7 +170,11 @@ impl JobsRuntime {
             clock.clone(),
             log.clone(),
         ));
-        let registry = Arc::new(registry(settings, &connectors, pipelines)?);
+        let mail = Arc::new(
+            Transport::build(&settings.notify.transport(), &settings.billing.email_from, &settings.store.data_dir)
+                .map_err(|e| e.to_string())?,
+        );
+        let registry = Arc::new(registry(settings, &connectors, pipelines, mail.clone())?);
         let queue: Arc<dyn JobQueue> = Arc::new(store.clone());
         let shutdown = Shutdown::new();
         let targets = TargetPolicy { allow_private: settings.allow_private_targets };
@@ -206,7 +217,7 @@ impl JobsRuntime {
         ];
         let intake = IntakeWriter::start(store.clone(), clock, waker.clone())?;
         let listener = waker.clone().and_then(|waker| store.listen_for_jobs(move || waker.wake()));
-        Ok(Self { registry, connectors, waker, intake, shutdown, pool, listener, background })
+        Ok(Self { registry, connectors, waker, intake, mail, shutdown, pool, listener, background })
     }
 
     /// Fires `schedule` pipelines on their cron from this process (when it runs

@@ -86,7 +86,19 @@ fn serve(
     let limits = [
         Limiter::new("per-ip", s.rate_burst, Keying::ClientIp(trusted.clone()), Applies::Writes),
         Limiter::new("global", s.rate_global, Keying::Global, Applies::Writes),
-        Limiter::new("read-per-ip", s.rate_read, Keying::ClientIp(trusted), Applies::Reads),
+        Limiter::new("read-per-ip", s.rate_read, Keying::ClientIp(trusted.clone()), Applies::Reads),
+        Limiter::new(
+            "errors-per-ip",
+            s.notify.errors_rate,
+            Keying::ClientIp(trusted.clone()),
+            Applies::Route(http::inbox::ERRORS_REPORT),
+        ),
+        Limiter::new(
+            "support-per-ip",
+            s.notify.support_rate,
+            Keying::ClientIp(trusted),
+            Applies::Route(http::inbox::SUPPORT_MESSAGE),
+        ),
     ];
     let limits =
         web::Data::new(RateLimits::new(limits.into_iter().collect::<Option<Vec<_>>>().ok_or(StartError::RateLimit)?));

@@ -24,6 +24,10 @@ pub struct AppState {
     pub connectors: crate::connectors::Connectors,
     pub pipelines: std::sync::Arc<crate::services::pipelines::PipelineService>,
     pub intake: IntakeWriter,
+    /// The error and support inboxes (and the Sentry forwarder).
+    pub inbox: std::sync::Arc<levqor_notifications::Inbox>,
+    /// The mail transport `email.send` jobs use (for its health).
+    pub mail: std::sync::Arc<levqor_notifications::Transport>,
     pub waker: Option<levqor_jobs::Waker>,
     pub started_at: Timestamp,
     pub started: Instant,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use levqor_accounts::{AccountService, AdminKeys};
 use levqor_core::{Clock, Credits, SystemClock};
+use levqor_notifications::{Brand, Inbox, InboxConfig, Notifier, SentryForwarder};
 use levqor_store::{Store, StoreError, StoreOptions};
 
 use crate::config::{ServeSettings, StoreSettings};
@@ -35,9 +36,41 @@ pub fn accounts(store: &Store, admin_keys: AdminKeys) -> AccountService {
 
 /// The credits and billing use cases over the store.
 pub fn billing(store: &Store, accounts: AccountService, settings: &ServeSettings) -> Result<BillingService, String> {
-    let ports =
-        Ports { ledger: Arc::new(store.clone()), referrals: Arc::new(store.clone()), users: Arc::new(store.clone()) };
+    let ports = Ports {
+        ledger: Arc::new(store.clone()),
+        referrals: Arc::new(store.clone()),
+        users: Arc::new(store.clone()),
+        mail: notifier(store, settings),
+    };
     BillingService::new(ports, accounts, Arc::new(SystemClock), settings)
+}
+
+/// Renders mail and queues it as `email.send` jobs on the store's queue.
+pub fn notifier(store: &Store, settings: &ServeSettings) -> Notifier {
+    let site = settings.billing.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.addr));
+    Notifier::new(Arc::new(store.clone()), Arc::new(SystemClock), Brand::new(&site))
+        .with_max_attempts(settings.notify.email_max_attempts)
+}
+
+/// The error and support inboxes under the data folder, forwarding to Sentry
+/// (`SENTRY_DSN`) and to `RECEIVING_EMAIL`.
+pub fn inbox(store: &Store, settings: &ServeSettings) -> Result<Inbox, String> {
+    let notify = &settings.notify;
+    let sentry = notify
+        .sentry_dsn
+        .as_deref()
+        .map(|dsn| SentryForwarder::new(dsn, &format!("levqor@{}", crate::state::VERSION)))
+        .transpose()
+        .map_err(|e| e.to_string())?
+        .map(Arc::new);
+    let config = InboxConfig {
+        dir: settings.store.data_dir.clone(),
+        max_bytes: notify.inbox_max_bytes,
+        keep: notify.inbox_keep,
+        receiving: notify.receiving_email.clone(),
+    };
+    Inbox::open(&config, notifier(store, settings), sentry, Arc::new(SystemClock))
+        .map_err(|e| format!("cannot open the error and support inboxes in {}: {e}", config.dir.display()))
 }
 
 /// The state handlers see, and the background jobs runtime it feeds.
@@ -64,7 +97,10 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
         Arc::new(SystemClock),
         log.clone(),
     ));
+    let inbox = Arc::new(inbox(&store, &settings)?);
     let state = AppState {
+        inbox,
+        mail: jobs.mail.clone(),
         jobs: jobs_service,
         idempotency: Arc::new(store.clone()),
         audit: Arc::new(store.clone()),

@@ -14,6 +14,9 @@
 //! [`FakeServer::requests`] includes the request. The answer ([`Reply`]) comes from
 //! a handler, a fixed reply or a script.
 //!
+//! [`smtp::FakeSmtp`] is the mail counterpart: a plain SMTP relay on loopback that
+//! records every accepted message and can be taken down and up again.
+//!
 //! ```no_run
 //! use levqor_testkit::{FakeServer, Reply};
 //! use serde_json::json;
@@ -31,6 +34,8 @@
 //! assert_eq!(slack.only().path_only(), "/api/chat.postMessage");
 //! # }
 //! ```
+
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

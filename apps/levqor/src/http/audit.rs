@@ -6,8 +6,8 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use levqor_accounts::Principal;
 use levqor_core::{
-    AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, AuditLog, Cursor, FieldProblem, ObjectType, Page,
-    RequestId, UserId,
+    AuditAction, AuditContext, AuditEntry, AuditError, AuditFilter, Cursor, FieldProblem, ObjectType, Page, RequestId,
+    UserId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -49,6 +49,8 @@ async fn handle(
         let Some(state) = &state else { return };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         if status >= 500 {
+            let route = routes.as_ref().and_then(|t| t.pattern_for(&path)).unwrap_or_else(|| "(no route)".into());
+            report_server_error(state, &method, &route, status, &id, failure.as_deref());
             slog::error!(state.log, "request failed"; "request_id" => &id, "method" => &method, "path" => &path, "status" => status, "ms" => ms, "client" => &client, "error" => failure.unwrap_or_default());
         } else {
             slog::info!(state.log, "request"; "request_id" => &id, "method" => &method, "path" => &path, "status" => status, "ms" => ms, "client" => &client);
@@ -66,7 +68,7 @@ async fn handle(
         }
         Err(panic) => {
             let what = panic_message(&panic);
-            access(500, Some(format!("handler panicked: {what}")));
+            access(500, Some(format!("{PANICKED}{what}")));
             return Err(ApiError::internal(what).into());
         }
     };
@@ -129,6 +131,24 @@ pub fn set_security_headers(headers: &mut HeaderMap, is_page: bool, id: &str) {
         headers.insert(HeaderName::from_static(request_id::HEADER), v);
     }
 }
+
+/// A 5xx answer or a panic, to Sentry when `SENTRY_DSN` is set (queued to the
+/// client's own thread: the answer never waits for it). Only the route pattern
+/// leaves, never the path: a path may carry a secret (`/hooks/{id}/{token}`).
+fn report_server_error(state: &AppState, method: &str, route: &str, status: u16, id: &str, failure: Option<&str>) {
+    let message = failure.unwrap_or("no cause recorded");
+    let panicked = message.starts_with(PANICKED);
+    state.inbox.server_error(&levqor_notifications::ServerError {
+        method: method.to_owned(),
+        route: route.to_owned(),
+        status,
+        request_id: id.to_owned(),
+        message: message.trim_start_matches(PANICKED).to_owned(),
+        panicked,
+    });
+}
+
+const PANICKED: &str = "handler panicked: ";
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic

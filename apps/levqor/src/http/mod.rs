@@ -9,6 +9,7 @@ pub mod connections;
 pub mod connectors;
 pub mod error;
 pub mod idempotency;
+pub mod inbox;
 pub mod jobs;
 pub mod json;
 pub mod keys;
@@ -101,7 +102,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/runs").route(get().to(pipelines::list_runs)))
         .service(web::resource("/api/v1/runs/{job_id}").route(get().to(pipelines::get_run)))
         .service(web::resource("/api/v1/runs/{job_id}/resume").route(web::post().to(pipelines::resume_run)))
-        .service(web::resource("/hooks/{pipeline_id}/{token}").route(web::post().to(pipelines::hook)));
+        .service(web::resource("/hooks/{pipeline_id}/{token}").route(web::post().to(pipelines::hook)))
+        .service(web::resource(inbox::ERRORS_REPORT).route(web::post().to(inbox::report_error)))
+        .service(web::resource("/api/v1/errors/health").route(get().to(inbox::errors_health)))
+        .service(web::resource(inbox::SUPPORT_MESSAGE).route(web::post().to(inbox::support_message)))
+        .service(web::resource("/api/v1/support/health").route(get().to(inbox::support_health)));
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

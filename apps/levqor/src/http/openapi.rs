@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, billing, connections, connectors, error, jobs, keys, pipelines, referrals, service, users};
+use super::{audit, billing, connections, connectors, error, inbox, jobs, keys, pipelines, referrals, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,7 @@ use super::{audit, billing, connections, connectors, error, jobs, keys, pipeline
         pipelines::plan, pipelines::schema, pipelines::create, pipelines::list, pipelines::get, pipelines::update,
         pipelines::delete, pipelines::run, pipelines::list_runs, pipelines::get_run, pipelines::resume_run,
         pipelines::hook, audit::list, audit::mine,
+        inbox::report_error, inbox::errors_health, inbox::support_message, inbox::support_health,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security, &Conventions),
@@ -36,6 +37,7 @@ use super::{audit, billing, connections, connectors, error, jobs, keys, pipeline
         (name = "referrals", description = "referral codes, rewards and attribution"),
         (name = "pipelines", description = "the AI workflow builder: plan from plain words, versioned pipelines, billed and resumable runs, webhook triggers"),
         (name = "audit", description = "the append-only audit trail of key, user, credit, connection and pipeline changes"),
+        (name = "support", description = "error reports from the site and the support inbox: stored first (JSON Lines, fsynced), then forwarded to Sentry and by email"),
     )
 )]
 pub struct ApiDoc;

@@ -48,6 +48,9 @@ pub enum Applies {
     Writes,
     /// GET, HEAD.
     Reads,
+    /// POST to this one path, which then has its own per-IP throttle instead of
+    /// the general per-IP write limit (the global write limit still counts it).
+    Route(&'static str),
 }
 
 impl Applies {
@@ -57,6 +60,7 @@ impl Applies {
                 method == Method::POST || method == Method::PUT || method == Method::PATCH || method == Method::DELETE
             }
             Self::Reads => method == Method::GET || method == Method::HEAD,
+            Self::Route(_) => method == Method::POST,
         }
     }
 }
@@ -109,6 +113,15 @@ impl Limiter {
         if self.checks.fetch_add(1, Ordering::Relaxed) + 1 >= FORGET_IDLE_EVERY {
             self.checks.store(0, Ordering::Relaxed);
             self.forget_idle();
+        }
+    }
+
+    /// Whether this limiter counts `req`; `dedicated`: a route limiter covers it.
+    fn counts(&self, req: &ServiceRequest, dedicated: bool) -> bool {
+        match self.applies {
+            Applies::Route(path) => path == req.path() && self.applies.covers(req.method()),
+            Applies::Writes if dedicated && matches!(self.keying, Keying::ClientIp(_)) => false,
+            applies => applies.covers(req.method()),
         }
     }
 
@@ -199,7 +212,8 @@ pub async fn enforce(
         return Err(ApiError::internal("rate limiters are not configured").into());
     };
     let mut tightest: Option<Standing<'_>> = None;
-    for limiter in limits.0.iter().filter(|l| l.applies.covers(req.method())) {
+    let dedicated = limits.0.iter().any(|l| matches!(l.applies, Applies::Route(p) if p == req.path()));
+    for limiter in limits.0.iter().filter(|l| l.counts(&req, dedicated)) {
         let key = limiter.key(&req)?;
         limiter.count_check();
         match limiter.governor.check_key(&key) {
@@ -234,6 +248,8 @@ mod tests {
         assert!(!Applies::Writes.covers(&Method::GET));
         assert!(Applies::Reads.covers(&Method::HEAD));
         assert!(!Applies::Reads.covers(&Method::OPTIONS));
+        assert!(Applies::Route("/x").covers(&Method::POST));
+        assert!(!Applies::Route("/x").covers(&Method::GET));
     }
 
     #[test]

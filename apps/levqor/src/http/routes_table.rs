@@ -32,6 +32,16 @@ impl RouteTable {
         Self(table)
     }
 
+    /// The documented pattern (`/api/v1/jobs/{job_id}/cancel`) that `path` matches.
+    pub fn pattern_for(&self, path: &str) -> Option<String> {
+        let matches = |pattern: &str| actix_web::dev::ResourceDef::new(pattern).is_match(path);
+        // An exact route wins over a pattern (`/users/upsert` over `/users/{id}`).
+        if self.0.contains_key(path) {
+            return Some(path.to_owned());
+        }
+        self.0.keys().filter(|p| matches(p)).min_by_key(|p| p.matches('{').count()).cloned()
+    }
+
     /// The `Allow` value for a matched actix pattern such as `/api/v1/users/{id}`.
     pub fn allow(&self, pattern: &str) -> Option<String> {
         self.0.get(pattern).cloned()
@@ -51,5 +61,13 @@ mod tests {
         assert_eq!(table.allow("/health").as_deref(), Some("GET, HEAD"));
         assert_eq!(table.allow("/api/v1/users/{id}").as_deref(), Some("GET, HEAD, PATCH"));
         assert_eq!(table.allow("/api/v1/users/upsert").as_deref(), Some("POST"));
+    }
+
+    #[test]
+    fn paths_map_to_their_pattern_without_their_values() {
+        let table = RouteTable::from_openapi(&ApiDoc::openapi());
+        assert_eq!(table.pattern_for("/api/v1/users/upsert").as_deref(), Some("/api/v1/users/upsert"));
+        assert_eq!(table.pattern_for("/hooks/p1/secret-token").as_deref(), Some("/hooks/{pipeline_id}/{token}"));
+        assert_eq!(table.pattern_for("/nowhere"), None);
     }
 }

@@ -16,8 +16,10 @@ use levqor_billing::{
 };
 use levqor_core::{AuditContext, Clock, Credits, Cursor, Email, Page, Timestamp, UserId};
 
+use levqor_notifications::templates::{PaymentFailed, PurchaseReceipt, Welcome};
+use levqor_notifications::{Enqueued, Notifier, NotifyError};
+
 use super::ServiceError;
-use super::outbox::{self, Outbox, OutboxError, Written};
 use crate::config::ServeSettings;
 
 /// What a verified webhook delivery did.
@@ -84,14 +86,16 @@ pub struct BillingService {
     packs: Packs,
     checkout: Option<StripeCheckout>,
     webhook_secret: Option<WebhookSecret>,
-    outbox: Outbox,
+    mail: Notifier,
 }
 
-/// The ports the service needs; the store implements all three.
+/// The ports the service needs; the store implements the first three, and mail
+/// is queued as jobs.
 pub struct Ports {
     pub ledger: Arc<dyn Ledger>,
     pub referrals: Arc<dyn ReferralRepo>,
     pub users: Arc<dyn UserRepo>,
+    pub mail: Notifier,
 }
 
 impl BillingService {
@@ -132,7 +136,7 @@ impl BillingService {
             packs: billing.packs.clone().unwrap_or_default(),
             checkout,
             webhook_secret: billing.stripe_webhook_secret.as_deref().map(WebhookSecret::new),
-            outbox: Outbox::new(&settings.store.data_dir, billing.email_from.clone()),
+            mail: ports.mail,
         })
     }
 
@@ -189,6 +193,15 @@ impl BillingService {
         };
         let (user, created) = self.accounts.upsert(email, changes, audit)?;
         self.grant_free(&user.id)?;
+        if created {
+            let welcome = Welcome { email: user.email.to_string(), free_credits: self.rules.free_credits.get() };
+            unless_unmailable(self.mail.send(
+                user.email.as_str(),
+                &welcome,
+                None,
+                Some(&format!("welcome:{}", user.id)),
+            ))?;
+        }
         if let (Some(referrer), Some(code)) = (referrer, referral_code) {
             // The first attribution wins; a later code changes nothing. The sign-up
             // itself is the referred person's word, so a new user's referrer is
@@ -352,19 +365,30 @@ impl BillingService {
         let keys = action.once_keys();
         match action {
             WebhookAction::Grant { user, credits, pack_id, session_id, .. } => {
-                if self.users.get_user(&user)?.is_none() {
+                let Some(buyer) = self.users.get_user(&user)? else {
                     return Ok(WebhookOutcome::Ignored(format!("session {session_id} names no Levqor user")));
-                }
+                };
+                let price = self.packs.get(&pack_id).map(|p| price_text(p.price_minor, &p.currency));
                 let grant = Grant {
                     user: user.clone(),
                     kind: EntryKind::Purchase,
                     amount: credits,
                     reason: format!("purchase of {pack_id}"),
-                    reference: Some(session_id),
+                    reference: Some(session_id.clone()),
                     now,
                 };
                 Ok(match self.ledger.grant_once(&grant, &keys)? {
                     GrantOutcome::Granted(entry) => {
+                        let receipt = PurchaseReceipt {
+                            email: buyer.email.to_string(),
+                            pack_id,
+                            credits: credits.get(),
+                            price: price.unwrap_or_default(),
+                            balance: entry.balance_after.get(),
+                            session_id: session_id.clone(),
+                        };
+                        let once = format!("receipt:{session_id}");
+                        unless_unmailable(self.mail.send(buyer.email.as_str(), &receipt, None, Some(&once)))?;
                         WebhookOutcome::Granted { user, credits, balance: entry.balance_after }
                     }
                     GrantOutcome::AlreadyGranted => WebhookOutcome::AlreadyGranted,
@@ -375,18 +399,12 @@ impl BillingService {
                 let Some(to) = account.map(|u| u.email.to_string()).or(email) else {
                     return Ok(WebhookOutcome::Ignored(format!("session {session_id}: nobody to notify")));
                 };
-                let notice = outbox::OutboxMail {
-                    to,
-                    subject: "Your Levqor credit purchase did not go through".into(),
-                    body: format!(
-                        "Hello,\r\n\r\nyour payment for Levqor credits (checkout session {session_id}) \
-                         failed, so no credits were added and nothing was charged.\r\n\
-                         You can try again from your account at any time.\r\n\r\n— Levqor\r\n"
-                    ),
-                };
-                Ok(match self.outbox.write(&event.id, &notice)? {
-                    Written::New => WebhookOutcome::Notified,
-                    Written::AlreadyThere => WebhookOutcome::AlreadyNotified,
+                let notice = PaymentFailed { session_id };
+                let once = format!("payment-failed:{}", event.id);
+                Ok(match unless_unmailable(self.mail.send(&to, &notice, None, Some(&once)))? {
+                    Some(Enqueued::New(_)) => WebhookOutcome::Notified,
+                    Some(Enqueued::AlreadyQueued) => WebhookOutcome::AlreadyNotified,
+                    None => WebhookOutcome::Ignored(format!("session {}: no address to notify", notice.session_id)),
                 })
             }
             WebhookAction::Ignore { reason } => Ok(WebhookOutcome::Ignored(reason)),
@@ -475,9 +493,36 @@ impl BillingService {
     }
 }
 
-impl From<OutboxError> for ServiceError {
-    fn from(e: OutboxError) -> Self {
-        ServiceError::Billing(BillingError::Storage(levqor_core::StorageError::Failure(e.to_string())))
+impl From<NotifyError> for ServiceError {
+    fn from(e: NotifyError) -> Self {
+        let storage = match e {
+            NotifyError::Storage(s) | NotifyError::Queue(levqor_jobs::JobsError::Storage(s)) => s,
+            other => levqor_core::StorageError::Failure(other.to_string()),
+        };
+        ServiceError::Billing(BillingError::Storage(storage))
+    }
+}
+
+/// A mail to an address the mailer cannot use is skipped (`None`): it must not
+/// fail the sign-up or purchase it is about. Any other error (the queue) is one.
+fn unless_unmailable(queued: Result<Enqueued, NotifyError>) -> Result<Option<Enqueued>, NotifyError> {
+    match queued {
+        Ok(enqueued) => Ok(Some(enqueued)),
+        Err(NotifyError::Address(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `USD 9.00` from minor units; Stripe's zero-decimal currencies have no cents.
+fn price_text(minor: i64, currency: &str) -> String {
+    const ZERO_DECIMAL: [&str; 16] = [
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
+    ];
+    let code = currency.to_ascii_uppercase();
+    if ZERO_DECIMAL.contains(&currency.to_ascii_lowercase().as_str()) {
+        format!("{code} {minor}")
+    } else {
+        format!("{code} {}.{:02}", minor / 100, (minor % 100).abs())
     }
 }
 

@@ -4,7 +4,6 @@
 pub mod billing;
 pub mod blocking;
 pub mod jobs;
-pub mod outbox;
 pub mod pipelines;
 
 use levqor_accounts::AccountsError;

@@ -166,6 +166,11 @@ impl TestApp {
         last
     }
 
+    /// The server's data folder (inboxes, outbox).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.as_ref().expect("the data folder lives as long as the app").path()
+    }
+
     /// The test database behind the server.
     pub fn db(&self) -> &TestDb {
         self.db.as_ref().expect("the database lives as long as the app")

@@ -12,6 +12,7 @@ mod connectors;
 mod errors;
 mod jobs;
 mod keys;
+mod notifications;
 mod pipelines;
 mod rate_limit;
 mod referrals;

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::Workflow;
@@ -15,6 +15,9 @@ pub struct WorkflowRegistry {
     exact: BTreeMap<String, Arc<dyn Workflow>>,
     /// Families such as `pipeline:<id>`, served by one workflow.
     prefixes: BTreeMap<String, Arc<dyn Workflow>>,
+    /// Exact names only Levqor itself enqueues (`email.send`): workers run them,
+    /// but callers cannot submit them.
+    internal: BTreeSet<String>,
 }
 
 impl WorkflowRegistry {
@@ -28,6 +31,16 @@ impl WorkflowRegistry {
             return Err(WorkflowRegistryError::Duplicate(name));
         }
         self.exact.insert(name, workflow);
+        Ok(())
+    }
+
+    /// Registers a workflow that only Levqor itself enqueues: [`Self::get`] finds
+    /// it (workers run it), [`Self::contains`] and [`Self::names`] do not, so an
+    /// intake or a pipeline naming it is refused as an unknown workflow.
+    pub fn register_internal(&mut self, workflow: Arc<dyn Workflow>) -> Result<(), WorkflowRegistryError> {
+        let name = workflow.name().to_owned();
+        self.register(workflow)?;
+        self.internal.insert(name);
         Ok(())
     }
 
@@ -53,13 +66,19 @@ impl WorkflowRegistry {
             .map(|(_, workflow)| workflow.clone())
     }
 
+    /// Whether callers may submit jobs by this name (internal workflows excluded).
     pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
+        !self.internal.contains(name) && self.get(name).is_some()
     }
 
-    /// Exact names, sorted, then prefixes as `prefix*`.
+    /// Exact names a caller may submit, sorted, then prefixes as `prefix*`.
     pub fn names(&self) -> Vec<String> {
-        self.exact.keys().cloned().chain(self.prefixes.keys().map(|p| format!("{p}*"))).collect()
+        self.exact
+            .keys()
+            .filter(|name| !self.internal.contains(*name))
+            .cloned()
+            .chain(self.prefixes.keys().map(|p| format!("{p}*")))
+            .collect()
     }
 }
 
@@ -102,5 +121,18 @@ mod tests {
         assert_eq!(registry.get("pipeline:abc").unwrap().name(), "pipeline:");
         assert_eq!(registry.get("pipeline:v2:abc").unwrap().name(), "pipeline:v2:");
         assert_eq!(registry.names(), ["echo", "pipeline:*", "pipeline:v2:*"]);
+    }
+
+    #[test]
+    fn internal_workflows_run_but_cannot_be_submitted() {
+        let mut registry = WorkflowRegistry::new();
+        registry.register_internal(Arc::new(Named("email.send"))).unwrap();
+        assert!(registry.get("email.send").is_some(), "workers find it");
+        assert!(!registry.contains("email.send"), "callers cannot name it");
+        assert!(registry.names().is_empty());
+        assert_eq!(
+            registry.register(Arc::new(Named("email.send"))),
+            Err(WorkflowRegistryError::Duplicate("email.send".into()))
+        );
     }
 }
