@@ -10,7 +10,10 @@
 //!   (`actions[1].params.channel`), checked against the live connector
 //!   [`Catalogue`]: structure, known connector and action, params present and
 //!   typed, references only to earlier steps, the step limit, the cron
-//!   expression of `schedule` triggers.
+//!   expression of `schedule` triggers. [`check_document`] adds warnings.
+//! - [`original`]: the original's documents as it wrote them: placeholders
+//!   (warned on create, refused at run time), AI steps without `text` (the
+//!   run's input), `schedule` without a cron (inferred from the description).
 //! - [`template`]: `{{input.a.b}}` and `{{steps.<id>.output.a}}` in params.
 //! - [`planner`]: plain words → a validated pipeline, by OpenAI
 //!   ([`OpenAiPlanner`], falling back to the rules) or by rules ([`RulePlanner`]).
@@ -28,6 +31,7 @@ pub mod contract;
 pub mod cost;
 pub mod document;
 pub mod memory;
+pub mod original;
 pub mod planner;
 pub mod ports;
 pub mod run;
@@ -49,4 +53,4 @@ pub use run::{
     StepRunner, StepStatus, dry_run, execute, execute_next,
 };
 pub use template::{TemplateContext, TemplateError, render};
-pub use validate::{Limits, validate_document, validate_pipeline};
+pub use validate::{Limits, Validated, check_document, validate_document, validate_pipeline};

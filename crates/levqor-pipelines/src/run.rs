@@ -267,7 +267,9 @@ impl RunState {
         };
         let outputs = self.outputs();
         let ctx = TemplateContext::new(input, &outputs);
-        render(&step.params, &ctx, own_placeholder_field(&step.connector, &step.action))
+        let mut params = render(&step.params, &ctx, own_placeholder_field(&step.connector, &step.action))?;
+        crate::original::fill_input_text(step, &mut params, input);
+        Ok(params)
     }
 
     /// Marks step `index` as started.
@@ -408,6 +410,13 @@ pub async fn execute_next(
         state.record_failure(index, "the pipeline has no such step", false, clock.now());
         return state.steps.get(index).map(|s| s.id.clone());
     };
+    // A value the original left for the user to fill in is never sent anywhere.
+    if let Some(why) = crate::original::unfilled(step) {
+        let now = clock.now();
+        state.start(index, None, now);
+        state.record_failure(index, why, false, now);
+        return Some(step.id.clone());
+    }
     let params = match state.render_params(pipeline, index, input) {
         Ok(params) => params,
         Err(e) => {
@@ -462,12 +471,19 @@ pub fn dry_run(pipeline: &Pipeline, input: &Value, rules: &CostRules) -> DryRun 
         .steps
         .iter()
         .map(|s| {
-            let rendered = render(&s.params, &ctx, own_placeholder_field(&s.connector, &s.action));
+            let rendered = render(&s.params, &ctx, own_placeholder_field(&s.connector, &s.action)).map(|mut p| {
+                crate::original::fill_input_text(s, &mut p, input);
+                p
+            });
+            let rendered = match crate::original::unfilled(s) {
+                Some(why) => Err(why),
+                None => rendered.map_err(|e| e.to_string()),
+            };
             DryRunStep {
                 id: s.id.clone(),
                 connector: s.connector.clone(),
                 action: s.action.clone(),
-                error: rendered.as_ref().err().map(ToString::to_string),
+                error: rendered.as_ref().err().cloned(),
                 params: rendered.ok(),
             }
         })

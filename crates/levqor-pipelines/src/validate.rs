@@ -34,15 +34,41 @@ impl Default for Limits {
 const TOP_LEVEL: &[&str] = &["id", "name", "description", "trigger", "schedule", "actions", "steps"];
 const STEP_FIELDS: &[&str] = &["id", "type", "connector", "action", "params", "retry_unknown"];
 
+/// A valid document, normalised, and what was noticed on the way: values
+/// inferred for it and placeholders left to fill in (see [`crate::original`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    pub pipeline: Pipeline,
+    pub warnings: Vec<String>,
+}
+
 /// Checks a document (the original shape or the normalised one) against the
 /// catalogue and the limits, and returns the normalised pipeline, or every
 /// problem found. The document's `id` and `name` are ignored.
 pub fn validate_document(doc: &Value, catalogue: &Catalogue, limits: &Limits) -> Result<Pipeline, Vec<FieldProblem>> {
+    check_document(doc, catalogue, limits).map(|v| v.pipeline)
+}
+
+/// [`validate_document`], with the warnings: a `schedule` inferred from the
+/// description, AI steps that work on the run's input, placeholder values.
+pub fn check_document(doc: &Value, catalogue: &Catalogue, limits: &Limits) -> Result<Validated, Vec<FieldProblem>> {
+    let mut warnings = Vec::new();
+    let pipeline = check_structure_and_semantics(doc, catalogue, limits, &mut warnings)?;
+    warnings.extend(crate::original::placeholder_warnings(&pipeline));
+    Ok(Validated { pipeline, warnings })
+}
+
+fn check_structure_and_semantics(
+    doc: &Value,
+    catalogue: &Catalogue,
+    limits: &Limits,
+    warnings: &mut Vec<String>,
+) -> Result<Pipeline, Vec<FieldProblem>> {
     // Structure first, by the published JSON Schema; then the checks a schema cannot
     // make (live catalogue, param types with templates, references, cron). Where both
     // report a field, the more specific semantic message is kept.
     let structural = schema_problems(doc);
-    match validate_semantics(doc, catalogue, limits) {
+    match validate_semantics(doc, catalogue, limits, warnings) {
         Ok(pipeline) if structural.is_empty() => Ok(pipeline),
         Ok(_) => Err(structural),
         Err(mut problems) => {
@@ -93,7 +119,12 @@ fn pointer_to_path(pointer: &str) -> String {
     if out.is_empty() { "pipeline".to_owned() } else { out }
 }
 
-fn validate_semantics(doc: &Value, catalogue: &Catalogue, limits: &Limits) -> Result<Pipeline, Vec<FieldProblem>> {
+fn validate_semantics(
+    doc: &Value,
+    catalogue: &Catalogue,
+    limits: &Limits,
+    warnings: &mut Vec<String>,
+) -> Result<Pipeline, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     let Some(doc) = doc.as_object() else {
         return Err(vec![FieldProblem::new("pipeline", "must be a JSON object")]);
@@ -138,7 +169,7 @@ fn validate_semantics(doc: &Value, catalogue: &Catalogue, limits: &Limits) -> Re
         }
     };
 
-    let schedule = match doc.get("schedule") {
+    let mut schedule = match doc.get("schedule") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(Value::String(s)) => Some(s.trim().to_owned()),
@@ -149,10 +180,19 @@ fn validate_semantics(doc: &Value, catalogue: &Catalogue, limits: &Limits) -> Re
     };
     match (trigger, &schedule) {
         (Some(Trigger::Schedule), None) if !problems.iter().any(|p| p.field == "schedule") => {
-            problems.push(FieldProblem::new(
-                "schedule",
-                "is required when trigger is `schedule` (a 5-field cron expression)",
-            ));
+            // The original never wrote a cron: the time was only in its description.
+            match crate::original::infer_schedule(&description) {
+                Some(cron) => {
+                    warnings.push(format!(
+                        "schedule: none given; `{cron}` (UTC) was inferred from the description; set `schedule` to change it"
+                    ));
+                    schedule = Some(cron);
+                }
+                None => problems.push(FieldProblem::new(
+                    "schedule",
+                    "is required when trigger is `schedule` (a 5-field cron expression); none could be inferred from the description",
+                )),
+            }
         }
         (Some(Trigger::Schedule), Some(cron)) => {
             if let Err(why) = schedule::parse(cron) {
@@ -193,7 +233,7 @@ fn validate_semantics(doc: &Value, catalogue: &Catalogue, limits: &Limits) -> Re
             let ids: HashMap<String, usize> = (0..items.len()).map(|i| (step_id(i), i)).collect();
             for (i, item) in items.iter().enumerate() {
                 let at = format!("{container}[{i}]");
-                if let Some(step) = check_step(item, i, &at, catalogue, &ids, &mut problems) {
+                if let Some(step) = check_step(item, i, &at, catalogue, &ids, &mut problems, warnings) {
                     steps.push(step);
                 }
             }
@@ -351,6 +391,7 @@ fn check_step(
     catalogue: &Catalogue,
     ids: &HashMap<String, usize>,
     problems: &mut Vec<FieldProblem>,
+    warnings: &mut Vec<String>,
 ) -> Option<Step> {
     let Some(item) = item.as_object() else {
         problems.push(FieldProblem::new(at, format!("must be an object, not {}", type_name(item))));
@@ -402,7 +443,16 @@ fn check_step(
     }
     let params_at = format!("{at}.params");
     let as_value = Value::Object(params);
-    check_schema(&spec.params, &as_value, &params_at, problems);
+    if crate::original::text_defaults_to_input(connector, spec.name) && as_value.get("text").is_none_or(Value::is_null)
+    {
+        // Filled from the run's input when the step runs (see `crate::original`).
+        let mut with_text = as_value.clone();
+        with_text["text"] = Value::String("{{input}}".to_owned());
+        check_schema(&spec.params, &with_text, &params_at, problems);
+        warnings.push(format!("{params_at}.text: not given; step {id} works on the text of the run's input"));
+    } else {
+        check_schema(&spec.params, &as_value, &params_at, problems);
+    }
     let own = own_placeholder_field(connector, spec.name);
     let Value::Object(params) = as_value else { return None };
     for (key, value) in &params {

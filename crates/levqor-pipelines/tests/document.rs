@@ -203,3 +203,80 @@ fn publishes_the_schema() {
     }
     assert_eq!(schema["properties"]["trigger"]["enum"], json!(["manual", "schedule", "webhook", "email.received"]));
 }
+
+/// The original's documents as it wrote them (see `levqor_pipelines::original`).
+mod original_shapes {
+    use levqor_pipelines::{Limits, check_document};
+    use serde_json::json;
+
+    use super::{catalogue, fields};
+
+    #[test]
+    fn placeholders_are_accepted_with_a_warning_per_value() {
+        let doc = json!({"id": "workflow_1", "description": "New lead", "trigger": "manual", "actions": [
+            {"type": "createPage", "connector": "notion", "params": {"databaseId": "your_database_id", "title": "[Post 1]"}},
+            {"type": "sendSlack", "connector": "slack", "params": {"channel": "#your_channel_name", "message": "New lead"}}]});
+        let checked = check_document(&doc, &catalogue(), &Limits::default()).unwrap();
+        assert_eq!(checked.pipeline.steps[0].params["database_id"], "your_database_id", "kept as written");
+        assert_eq!(checked.warnings.len(), 3, "{:?}", checked.warnings);
+        assert!(checked.warnings.iter().any(|w| w.contains("step s1") && w.contains("`database_id`")));
+        assert!(checked.warnings.iter().any(|w| w.contains("step s1") && w.contains("`title`")));
+        assert!(checked.warnings.iter().any(|w| w.contains("step s2") && w.contains("#your_channel_name")));
+    }
+
+    #[test]
+    fn a_filled_in_document_has_no_warnings() {
+        let doc = json!({"trigger": "manual", "actions": [
+            {"type": "sendSlack", "params": {"channel": "#general", "message": "your report is ready"}}]});
+        assert!(check_document(&doc, &catalogue(), &Limits::default()).unwrap().warnings.is_empty());
+    }
+
+    #[test]
+    fn summarize_without_text_works_on_the_input() {
+        let doc = json!({"description": "Summarize incoming text", "trigger": "webhook", "actions": [
+            {"type": "summarize", "connector": "openai", "params": {}},
+            {"type": "classify", "params": {"labels": ["a", "b"]}}]});
+        let checked = check_document(&doc, &catalogue(), &Limits::default()).unwrap();
+        assert!(checked.pipeline.steps[0].params.get("text").is_none(), "stored as written");
+        assert_eq!(checked.warnings.len(), 2, "{:?}", checked.warnings);
+        assert!(
+            checked.warnings[0].starts_with("actions[0].params.text") && checked.warnings[0].contains("run's input")
+        );
+        // The stored form validates back to itself.
+        let again = check_document(&checked.pipeline.to_value(), &catalogue(), &Limits::default()).unwrap();
+        assert_eq!(again.pipeline, checked.pipeline);
+        // The other params are still checked.
+        let bad = json!({"trigger": "manual", "actions": [{"type": "summarize", "params": {"max_words": 1}}]});
+        assert_eq!(fields(bad), ["actions[0].params.max_words"]);
+        // Only AI steps read the input by themselves.
+        let slack = json!({"trigger": "manual", "actions": [{"type": "sendSlack", "params": {"channel": "#a"}}]});
+        assert_eq!(fields(slack), ["actions[0].params.text"]);
+    }
+
+    #[test]
+    fn a_missing_schedule_is_inferred_from_the_description() {
+        let doc = json!({"id": "workflow_3", "description": "Every morning at 9am, send me a summary on Slack",
+            "trigger": "schedule", "actions": [{"type": "sendSlack", "params": {"channel": "#a", "message": "hi"}}]});
+        let checked = check_document(&doc, &catalogue(), &Limits::default()).unwrap();
+        assert_eq!(checked.pipeline.schedule.as_deref(), Some("0 9 * * *"));
+        assert_eq!(checked.warnings.len(), 1);
+        assert!(checked.warnings[0].contains("`0 9 * * *`") && checked.warnings[0].contains("inferred"));
+        let weekly = json!({"description": "Each Monday at 08:30 post the plan", "trigger": "schedule",
+            "actions": [{"type": "sendSlack", "params": {"channel": "#a", "message": "hi"}}]});
+        let checked = check_document(&weekly, &catalogue(), &Limits::default()).unwrap();
+        assert_eq!(checked.pipeline.schedule.as_deref(), Some("30 8 * * 1"));
+        // A cron that is given wins and is not reported.
+        let given = json!({"description": "Every morning at 9am", "trigger": "schedule", "schedule": "0 7 * * *",
+            "actions": [{"type": "sendSlack", "params": {"channel": "#a", "message": "hi"}}]});
+        let checked = check_document(&given, &catalogue(), &Limits::default()).unwrap();
+        assert_eq!(checked.pipeline.schedule.as_deref(), Some("0 7 * * *"));
+        assert!(checked.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_schedule_that_cannot_be_inferred_is_refused() {
+        let doc = json!({"description": "Post a quote to Slack", "trigger": "schedule",
+            "actions": [{"type": "sendSlack", "params": {"channel": "#a", "message": "hi"}}]});
+        assert_eq!(fields(doc), ["schedule"]);
+    }
+}

@@ -188,3 +188,54 @@ async fn dry_run_renders_without_calling_anything() {
     assert_eq!(missing.steps[0].error.as_deref(), Some("title: `{{input.name}}` has no value"));
     assert!(RunState::new(&p).matches(&p));
 }
+
+#[tokio::test]
+async fn a_step_holding_a_placeholder_is_refused_without_calling_anything() {
+    let p = validate_document(
+        &json!({"trigger": "manual", "actions": [
+            {"type": "log", "params": {"message": "start"}},
+            {"type": "createPage", "params": {"databaseId": "your_database_id", "title": "{{input.name}}"}},
+            {"type": "sendSlack", "params": {"channel": "#a", "message": "done"}}]}),
+        &support::catalogue(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let runner = fake(false);
+    let mut state = RunState::new(&p);
+    let outcome = execute(&p, &json!({"name": "Ada"}), &mut state, &runner, &runner.clock, &RULES).await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(outcome.failed_step.as_deref(), Some("s2"));
+    assert!(!outcome.retryable, "trying again cannot help");
+    let error = state.steps[1].error.clone().unwrap();
+    assert!(
+        error.contains("step s2") && error.contains("`database_id`") && error.contains("your_database_id"),
+        "{error}"
+    );
+    let calls: Vec<String> = runner.calls.lock().unwrap().iter().map(|(a, _)| a.clone()).collect();
+    assert_eq!(calls, ["builtin.log"], "nothing was sent for the placeholder");
+    assert_eq!(state.steps[2].status, StepStatus::Pending);
+    let dry = dry_run(&p, &json!({"name": "Ada"}), &RULES);
+    assert!(!dry.ok);
+    assert!(dry.steps[1].error.as_deref().unwrap().contains("`database_id`"));
+}
+
+#[tokio::test]
+async fn summarize_without_text_summarises_the_input() {
+    let p = validate_document(
+        &json!({"trigger": "webhook", "actions": [
+            {"type": "summarize", "connector": "openai", "params": {}},
+            {"type": "sendSlack", "params": {"channel": "#a", "message": "{{steps.s1.output.summary}}"}}]}),
+        &support::catalogue(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let runner = fake(false);
+    let mut state = RunState::new(&p);
+    let input = json!({"body": "a long message"});
+    let outcome = execute(&p, &input, &mut state, &runner, &runner.clock, &RULES).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    let calls = runner.calls.lock().unwrap().clone();
+    assert_eq!(calls[0].1["text"], "a long message");
+    assert_eq!(calls[1].1["text"], "short: a long message");
+    assert_eq!(dry_run(&p, &input, &RULES).steps[0].params.as_ref().unwrap()["text"], "a long message");
+}

@@ -90,6 +90,19 @@ pub struct PipelineCreated {
     /// For a `webhook` pipeline: `/hooks/{id}/{token}`, shown only now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// What was inferred (a `schedule` from the description, AI steps working
+    /// on the run's input) and placeholder values still to fill in (a run
+    /// refuses a step that holds one).
+    pub warnings: Vec<String>,
+}
+
+/// A new version, as `PUT /api/v1/pipelines/{id}` answers: the pipeline and
+/// the validation's warnings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PipelineUpdated {
+    #[serde(flatten)]
+    pub pipeline: PipelineDto,
+    pub warnings: Vec<String>,
 }
 
 impl From<Created> for PipelineCreated {
@@ -99,6 +112,7 @@ impl From<Created> for PipelineCreated {
             id: c.stored.id.to_string(),
             estimated_cost: c.estimated_cost.get(),
             webhook_url: c.webhook_url,
+            warnings: c.warnings,
             pipeline: c.stored.into(),
         }
     }
@@ -306,7 +320,11 @@ pub async fn schema() -> HttpResponse {
 
 /// Store a pipeline from a JSON document (the original `{trigger, schedule?,
 /// actions: [{type, connector, params}]}` shape or the normalised `steps`);
-/// 400 with every problem's field path.
+/// 400 with every problem's field path. As the original wrote them: a
+/// `schedule` trigger without a cron gets one inferred from the description,
+/// an AI step without `text` works on the run's input, and placeholder values
+/// (`your_…`, `<…>`, `[Post 1]`) are accepted; each is said in `warnings`, and
+/// a run refuses a step that still holds a placeholder.
 #[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", request_body = Object,
     responses((status = 201, body = PipelineCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 415, body = ErrorBody)),
@@ -355,11 +373,11 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
     Ok(HttpResponse::Ok().json(PipelineDto::from(found)))
 }
 
-/// Store a new immutable version of one of the caller's pipelines; runs already
-/// started stay pinned to their version.
+/// Store a new immutable version of one of the caller's pipelines (validated as
+/// on create, with `warnings`); runs already started stay pinned to their version.
 #[utoipa::path(put, path = "/api/v1/pipelines/{id}", tag = "pipelines", params(("id" = String, Path, description = "pipeline id")),
     request_body = Object,
-    responses((status = 200, body = PipelineDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PipelineUpdated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn update(
@@ -371,8 +389,8 @@ pub async fn update(
     let owner = caller.0.require_user()?.clone();
     let id = pipeline_id(&id)?;
     let svc = state.pipelines.clone();
-    let stored = web::block(move || svc.update(&owner, &id, &doc)).await??;
-    Ok(HttpResponse::Ok().json(PipelineDto::from(stored)))
+    let (stored, warnings) = web::block(move || svc.update(&owner, &id, &doc)).await??;
+    Ok(HttpResponse::Ok().json(PipelineUpdated { pipeline: PipelineDto::from(stored), warnings }))
 }
 
 /// Delete one of the caller's pipelines (runs keep their pinned version).

@@ -15,7 +15,7 @@ use levqor_jobs::{IntakeRequest, JobContext, JobError, JobId, NewJob, Workflow};
 use levqor_pipelines::{
     Catalogue, CostRules, DryRun, Limits, NewRun, Pipeline, PipelineId, PipelineStore, PipelinesError, Plan, PlanError,
     Planner, PlannerKind, Resolution, RunState, RunStatus, Step, StepFailure, StepRunner, StepStatus, StoredPipeline,
-    StoredRun, Trigger, dry_run, estimate_cost, execute_next, run_workflow, validate_document,
+    StoredRun, Trigger, Validated, check_document, dry_run, estimate_cost, execute_next, run_workflow,
 };
 use levqor_store::{RunStart, StartRunError, Store};
 use rand::RngCore;
@@ -58,6 +58,8 @@ pub struct Created {
     pub stored: StoredPipeline,
     pub webhook_url: Option<String>,
     pub estimated_cost: Credits,
+    /// What validation inferred or found left to fill in.
+    pub warnings: Vec<String>,
 }
 
 /// A planned and stored pipeline.
@@ -203,19 +205,25 @@ impl PipelineService {
             self.plans_since_trim.store(0, std::sync::atomic::Ordering::Relaxed);
             self.forget_idle_planners();
         }
-        let Plan { pipeline, planner, warnings } = self.planner.plan(description).await?;
+        let Plan { pipeline, planner, mut warnings } = self.planner.plan(description).await?;
+        warnings.extend(levqor_pipelines::original::placeholder_warnings(&pipeline));
         let svc = self.clone();
-        let created = blocking(move || svc.store_new(&owner, &pipeline)).await?;
+        let created = blocking(move || svc.store_new(&owner, &pipeline, Vec::new())).await?;
         Ok(Planned { created, planner, warnings })
     }
 
     /// Validates a pipeline document and stores it as version 1.
     pub fn create(&self, owner: &UserId, doc: &Value) -> Result<Created, PipelineServiceError> {
-        let pipeline = validate_document(doc, &self.catalogue, &self.limits).map_err(invalid)?;
-        self.store_new(owner, &pipeline)
+        let Validated { pipeline, warnings } = check_document(doc, &self.catalogue, &self.limits).map_err(invalid)?;
+        self.store_new(owner, &pipeline, warnings)
     }
 
-    fn store_new(&self, owner: &UserId, pipeline: &Pipeline) -> Result<Created, PipelineServiceError> {
+    fn store_new(
+        &self,
+        owner: &UserId,
+        pipeline: &Pipeline,
+        warnings: Vec<String>,
+    ) -> Result<Created, PipelineServiceError> {
         let token = (pipeline.trigger == Trigger::Webhook).then(|| {
             let mut bytes = [0u8; 24];
             rand::rng().fill_bytes(&mut bytes);
@@ -225,7 +233,7 @@ impl PipelineService {
         let stored = self.store.create(owner, pipeline, hash.as_deref(), self.clock.now())?;
         let webhook_url = token.map(|t| format!("/hooks/{}/{t}", stored.id));
         let estimated_cost = estimate_cost(&stored.pipeline, &self.rules);
-        Ok(Created { stored, webhook_url, estimated_cost })
+        Ok(Created { stored, webhook_url, estimated_cost, warnings })
     }
 
     pub fn list(
@@ -241,11 +249,17 @@ impl PipelineService {
         Ok(self.store.get(owner, id)?)
     }
 
-    /// Stores a new immutable version of the owner's pipeline.
-    pub fn update(&self, owner: &UserId, id: &PipelineId, doc: &Value) -> Result<StoredPipeline, PipelineServiceError> {
+    /// Stores a new immutable version of the owner's pipeline; returns it with
+    /// the validation's warnings.
+    pub fn update(
+        &self,
+        owner: &UserId,
+        id: &PipelineId,
+        doc: &Value,
+    ) -> Result<(StoredPipeline, Vec<String>), PipelineServiceError> {
         self.store.get(owner, id)?;
-        let pipeline = validate_document(doc, &self.catalogue, &self.limits).map_err(invalid)?;
-        Ok(self.store.new_version(owner, id, &pipeline, self.clock.now())?)
+        let Validated { pipeline, warnings } = check_document(doc, &self.catalogue, &self.limits).map_err(invalid)?;
+        Ok((self.store.new_version(owner, id, &pipeline, self.clock.now())?, warnings))
     }
 
     pub fn delete(&self, owner: &UserId, id: &PipelineId, audit: &AuditContext) -> Result<(), PipelineServiceError> {

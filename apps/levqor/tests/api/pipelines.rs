@@ -638,6 +638,110 @@ async fn planning_is_rate_limited_per_user(b: Backend) {
     assert_eq!(app.post("/api/v1/plan", Some(&other), &json!({"description": CONTACT})).await.status, 201);
 }
 
+/// Three documents shaped as the original Flask planner wrote them: one with a
+/// placeholder (accepted with a warning; a run stops at that step, naming the
+/// field), one whose `summarize` has no `text` (it works on the run's input),
+/// one `schedule` without a cron (inferred from "Every morning at 9am").
+async fn the_originals_documents_load(b: Backend) {
+    let (slack, notion) = (fake_slack(0).await, fake_notion().await);
+    let Some(app) = spawn(b, &slack, &notion, 1).await else { return };
+    let (_, key) = app.new_user("original@example.com").await;
+    connect(&app, &key).await;
+
+    let placeholder = json!({"id": "workflow_1", "description": "Add every new sign-up to my Notion database",
+        "trigger": "manual", "schedule": null, "actions": [
+            {"type": "createPage", "connector": "notion",
+             "params": {"databaseId": "your_database_id", "title": "New sign-up: {{input.name}}"}}]});
+    let r = app.post("/api/v1/pipelines", Some(&key), &placeholder).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let warnings = r.body["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains("s1") && warning.contains("database_id") && warning.contains("your_database_id"),
+        "{warning}"
+    );
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let before = balance(&app, &key).await;
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let job = r.body["job_id"].as_str().unwrap().to_owned();
+    let done = app.wait_done(&key, &job).await;
+    assert_eq!(done.body["status"], "dead", "not worth retrying: {:?}", done.body);
+    let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
+    assert_eq!(run.body["steps"][0]["status"], "failed", "{:?}", run.body);
+    let error = run.body["steps"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("step s1") && error.contains("`database_id`") && error.contains("your_database_id"),
+        "{error}"
+    );
+    assert_eq!(notion.count(), 0, "the placeholder was never sent");
+    // Filled in by a new version: no warning, and the run goes through.
+    let mut filled = placeholder.clone();
+    filled["actions"][0]["params"]["databaseId"] = json!("db1");
+    let r = app.with_body(reqwest::Method::PUT, &format!("/api/v1/pipelines/{id}"), Some(&key), &filled).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["warnings"], json!([]));
+    assert_eq!(r.body["version"], 2);
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
+    let job = r.body["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.wait_done(&key, &job).await.body["status"], "succeeded");
+    assert_eq!(notion.count(), 1);
+    // The refused run's reservation is given back when its job ends.
+    let mut spent = before - balance(&app, &key).await;
+    for _ in 0..100 {
+        if spent == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        spent = before - balance(&app, &key).await;
+    }
+    assert_eq!(spent, 1, "only the run that went through is charged");
+
+    let summarize = json!({"id": "workflow_2", "description": "Summarize incoming text and post it to Slack",
+        "trigger": "manual", "actions": [
+            {"type": "summarize", "connector": "openai", "params": {}},
+            {"type": "sendSlack", "connector": "slack",
+             "params": {"channel": "#general", "message": "Summary: {{steps.s1.output.summary}}"}}]});
+    let r = app.post("/api/v1/pipelines", Some(&key), &summarize).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert!(r.body["warnings"][0].as_str().unwrap().contains("run's input"), "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let text = "Levqor stores every pipeline as versions. Each run is pinned to the version it started with. \
+                Credits are reserved before a run starts and settled when it ends.";
+    let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"text": text}})).await;
+    let job = r.body["job_id"].as_str().unwrap().to_owned();
+    let done = app.wait_done(&key, &job).await;
+    assert_eq!(done.body["status"], "succeeded", "{:?}", done.body);
+    let run = app.get(&format!("/api/v1/runs/{job}"), Some(&key)).await;
+    assert_eq!(run.body["steps"][0]["params"]["text"], text, "the run's input was summarised");
+    let summary = run.body["steps"][0]["output"]["summary"].as_str().unwrap();
+    assert!(!summary.is_empty() && text.contains(summary.split_whitespace().next().unwrap()), "{summary}");
+    assert_eq!(slack.only().json()["text"], format!("Summary: {summary}"));
+
+    let scheduled = json!({"id": "workflow_3", "description": "Every morning at 9am, post a motivational quote to Slack",
+        "trigger": "schedule", "actions": [
+            {"type": "sendSlack", "connector": "slack", "params": {"channel": "#general", "message": "Good morning!"}}]});
+    let r = app.post("/api/v1/pipelines", Some(&key), &scheduled).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["pipeline"]["schedule"], "0 9 * * *");
+    let warnings = r.body["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("`0 9 * * *`") && w.as_str().unwrap().contains("inferred")),
+        "{warnings:?}"
+    );
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/pipelines/{id}"), Some(&key)).await.body["schedule"], "0 9 * * *");
+    // Nothing to infer from: still refused, on the field.
+    let mut timeless = scheduled.clone();
+    timeless["description"] = json!("Post a motivational quote to Slack");
+    let r = app.post("/api/v1/pipelines", Some(&key), &timeless).await;
+    r.assert_error(400, "invalid_request");
+    assert_eq!(r.problem_field(), "schedule", "{:?}", r.body);
+}
+
 crate::on_both_backends!(
     plan_offline_stores_a_readable_pipeline,
     plan_with_openai_and_its_fallback,
@@ -654,4 +758,5 @@ crate::on_both_backends!(
     an_unknown_outcome_waits_for_the_user,
     retry_unknown_is_retried_by_the_jobs_back_off,
     cancelled_run_returns_credits,
+    the_originals_documents_load,
 );
