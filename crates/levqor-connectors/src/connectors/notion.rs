@@ -199,8 +199,21 @@ impl Connector for Notion {
                     let p: CreatePage = parse(&call.params)?;
                     // Checked before any lookup, so a bad page costs no request.
                     let mut body = page_body(&p)?;
-                    let id = this.data_source(token, p.database_id.as_deref(), p.data_source_id.as_deref()).await?;
-                    body["parent"] = json!({"type": "data_source_id", "data_source_id": id});
+                    body["parent"] =
+                        match this.data_source(token, p.database_id.as_deref(), p.data_source_id.as_deref()).await {
+                            Ok(id) => json!({"type": "data_source_id", "data_source_id": id}),
+                            // Neither lookup found it (an integration that can create
+                            // pages but not read the database's schema, or an older
+                            // workspace): a database parent is still accepted for a
+                            // single-source database, so let Notion decide.
+                            // https://developers.notion.com/docs/upgrade-guide-2025-09-03
+                            Err(ConnectorError::UpstreamRefused { status: 404, .. })
+                                if p.data_source_id.is_none() && p.database_id.is_some() =>
+                            {
+                                json!({"type": "database_id", "database_id": p.database_id})
+                            }
+                            Err(e) => return Err(e),
+                        };
                     this.post(policy, token, "pages", &body, "page").await
                 }
                 other => Err(unsupported(other)),

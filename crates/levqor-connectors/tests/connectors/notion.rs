@@ -288,3 +288,26 @@ async fn a_server_error_on_create_is_an_unknown_outcome() {
     assert!(matches!(err, ConnectorError::OutcomeUnknown(ref m) if m.contains("internal_server_error")), "{err:?}");
     assert_eq!(server.count(), 1);
 }
+
+#[tokio::test]
+async fn a_page_in_a_database_the_lookups_cannot_see_is_created_with_a_database_parent() {
+    const HIDDEN: &str = "99999999-8888-7777-6666-555555555555";
+    // The integration may create pages in a database whose schema it cannot read:
+    // both lookups answer 404, the page is created with a database parent, which
+    // Notion accepts for a single-source database (upgrade guide 2025-09-03).
+    let server = FakeServer::start(|r: &Recorded, _| {
+        if r.method == "POST" && r.path == "/v1/pages" && r.json()["parent"]["database_id"] == HIDDEN {
+            return Reply::json(200, fixture("notion/page.json"));
+        }
+        not_found(HIDDEN)
+    })
+    .await;
+    let result =
+        run(&server, "notion", "create_page", json!({"database_id": HIDDEN, "title": "Hi"}), creds()).await.unwrap();
+    assert_eq!(result["object"], "page");
+    let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, [format!("/v1/databases/{HIDDEN}"), format!("/v1/data_sources/{HIDDEN}"), "/v1/pages".into()]);
+    // A query has no such fallback: the data source endpoint is the only one.
+    let err = run(&server, "notion", "query_database", json!({"database_id": HIDDEN}), creds()).await.unwrap_err();
+    assert!(matches!(&err, ConnectorError::UpstreamRefused { status: 404, .. }), "{err:?}");
+}

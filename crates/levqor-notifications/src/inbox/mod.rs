@@ -364,6 +364,14 @@ mod tests {
         fn count_waiting(&self, o: &levqor_core::UserId) -> Result<u64, levqor_core::StorageError> {
             self.0.count_waiting(o)
         }
+        fn expire_lapsed_workers(
+            &self,
+            worker: &str,
+            now: Timestamp,
+            lapse: chrono::TimeDelta,
+        ) -> Result<u64, levqor_core::StorageError> {
+            self.0.expire_lapsed_workers(worker, now, lapse)
+        }
     }
 
     #[test]
