@@ -172,6 +172,7 @@ mod tests {
             connector: "slack".into(),
             action: "post_message".into(),
             params: json!({"channel": "#your_channel_name", "message": "hi"}).as_object().unwrap().clone(),
+            retry_unknown: false,
         };
         let why = unfilled(&step).unwrap();
         assert!(why.contains("step s2") && why.contains("`channel`") && why.contains("#your_channel_name"), "{why}");
@@ -198,6 +199,7 @@ mod tests {
             connector: "ai".into(),
             action: "summarize".into(),
             params: params.as_object().unwrap().clone(),
+            retry_unknown: false,
         };
         let input = json!({"text": "from the input"});
         let s = step(json!({}));
