@@ -158,6 +158,9 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub billing: BillingSettings,
+
+    #[command(flatten)]
+    pub ops: crate::ops::settings::OpsSettings,
 }
 
 /// Credits, packs, Stripe and referral settings (API.md § Configuration). `Debug`
@@ -353,6 +356,7 @@ impl ServeSettings {
             log_level: "info".into(),
             plan_rate: 10,
             billing: BillingSettings::default(),
+            ops: Default::default(),
         }
     }
 

@@ -170,7 +170,7 @@ impl JobsRuntime {
         let release = release_hook(Arc::new(store.clone()), Arc::new(store.clone()), clock.clone(), log.clone());
         // Jobs end in a worker or, when their last lease expires, in the sweeper:
         // both report them the same way.
-        let on_finished = both(callbacks.hook(), release);
+        let on_finished = both(both(callbacks.hook(), release), crate::ops::metrics::job_finished_hook());
         let pool = (settings.workers > 0).then(|| {
             let config = WorkerConfig {
                 concurrency: settings.workers,
@@ -220,6 +220,12 @@ impl JobsRuntime {
             }
         });
         self.background.push(run_periodic(schedules, self.shutdown.clone()));
+    }
+
+    /// Runs a background task of another area until this runtime stops; `start`
+    /// gets the shutdown signal to watch.
+    pub fn add_background(&mut self, start: impl FnOnce(Shutdown) -> tokio::task::JoinHandle<()>) {
+        self.background.push(start(self.shutdown.clone()));
     }
 
     /// Stop claiming, let running jobs finish (or release them), stop the rest.

@@ -19,6 +19,8 @@ pub struct AppState {
     pub registry: std::sync::Arc<levqor_jobs::WorkflowRegistry>,
     pub connectors: crate::connectors::Connectors,
     pub pipelines: std::sync::Arc<crate::services::pipelines::PipelineService>,
+    pub analytics: std::sync::Arc<levqor_analytics::AnalyticsService>,
+    pub ops: crate::ops::OpsState,
     pub intake: IntakeWriter,
     pub waker: Option<levqor_jobs::Waker>,
     pub started_at: Timestamp,

@@ -50,6 +50,7 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     let mut jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
     let pipelines = Arc::new(pipelines(&store, &jobs.connectors, &settings)?);
     jobs.start_scheduler(pipelines.clone(), log.clone());
+    let (analytics, ops) = operations(&store, &settings, &secret, &mut jobs, &log)?;
     let jobs_service = Arc::new(IntakeService::new(
         jobs.registry.clone(),
         jobs.connectors.registry.clone(),
@@ -61,6 +62,8 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     let state = AppState {
         jobs: jobs_service,
         pipelines,
+        analytics,
+        ops,
         billing,
         registry: jobs.registry.clone(),
         connectors: jobs.connectors.clone(),
@@ -110,4 +113,35 @@ pub fn pipelines(store: &Store, connectors: &Connectors, settings: &ServeSetting
     .with_max_run_cost(Credits::new(settings.billing.max_run_cost))
     .with_plan_rate(settings.plan_rate)
     .with_daily_cap(Credits::new(settings.billing.daily_credit_cap)))
+}
+
+/// Analytics, and the operations side of `levqor serve`: addresses stored in plain
+/// text by older releases hashed, the metrics recorder, and the operations
+/// scheduler (daily backup, activity purge, heartbeat).
+fn operations(
+    store: &Store,
+    settings: &ServeSettings,
+    secret: &[u8],
+    jobs: &mut JobsRuntime,
+    log: &slog::Logger,
+) -> Result<(Arc<levqor_analytics::AnalyticsService>, crate::ops::OpsState), String> {
+    let hasher = levqor_core::EmailHasher::new(secret);
+    let hashed = store.hash_plain_emails(&hasher).map_err(|e| format!("cannot hash stored addresses: {e}"))?;
+    if hashed > 0 {
+        slog::info!(log, "replaced plain stored addresses by their keyed digests"; "rows" => hashed);
+    }
+    let analytics = levqor_analytics::AnalyticsService::new(Arc::new(store.clone()), hasher, Arc::new(SystemClock))
+        .with_conversions(&settings.ops.analytics_conversions)
+        .map_err(|_| "ANALYTICS_CONVERSIONS must list event types (letters, digits, `_-.:`)".to_owned())?;
+    crate::ops::metrics::handle();
+    let ops = crate::ops::OpsState::new(secret);
+    let plan = crate::ops::runtime::BackupPlan {
+        database_url: settings.store.database_url.clone(),
+        data_dir: settings.store.data_dir.clone(),
+        keep: settings.ops.backup_keep,
+        at: settings.ops.backup_at,
+    };
+    let (s, beat, l) = (store.clone(), ops.scheduler.clone(), log.clone());
+    jobs.add_background(move |shutdown| crate::ops::runtime::start(s, plan, beat, l, shutdown));
+    Ok((Arc::new(analytics), ops))
 }

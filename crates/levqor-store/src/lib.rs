@@ -5,6 +5,8 @@
 //! crates declare; every call blocks, so async callers run it on a blocking pool.
 
 mod accounts;
+mod analytics;
+pub mod backup;
 mod connection;
 mod connections;
 mod error;
@@ -12,6 +14,7 @@ mod idempotency;
 mod jobs;
 mod ledger;
 mod migrations;
+mod ops;
 mod pipelines;
 mod referrals;
 mod schema;
@@ -23,4 +26,5 @@ pub mod testing;
 pub use connection::{Backend, DbConnection, Store, StoreOptions};
 pub use error::StoreError;
 pub use idempotency::{Intake, RecordedResponse};
+pub use ops::{ActivityRecord, DailyOps, Outcome};
 pub use pipelines::{RunStart, StartRunError};

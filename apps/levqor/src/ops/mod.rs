@@ -1,0 +1,68 @@
+//! Operations: metrics, `/status` checks, scheduled backups and the activity log,
+//! and the hooks other parts of Levqor report through.
+
+pub mod backup;
+pub mod metrics;
+pub mod runtime;
+pub mod settings;
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use levqor_core::Timestamp;
+
+/// What `/status` says about mail. The mail sender fills it; until then Levqor
+/// writes mail to the outbox folder and has no failures to tell.
+pub trait EmailHealth: Send + Sync {
+    /// The transport in use (`smtp`, `resend`, `outbox`), never its credentials.
+    fn transport(&self) -> String;
+    /// The latest failure to send, if any: when and a short reason.
+    fn last_failure(&self) -> Option<(Timestamp, String)>;
+}
+
+/// Mail goes to the outbox folder under the data dir.
+pub struct OutboxEmail;
+
+impl EmailHealth for OutboxEmail {
+    fn transport(&self) -> String {
+        "outbox".into()
+    }
+    fn last_failure(&self) -> Option<(Timestamp, String)> {
+        None
+    }
+}
+
+/// When a scheduler loop of this process last ran (Unix seconds; 0: never).
+#[derive(Clone, Default)]
+pub struct Heartbeat(Arc<AtomicI64>);
+
+impl Heartbeat {
+    pub fn beat(&self, at: Timestamp) {
+        self.0.store(at.timestamp(), Ordering::Relaxed);
+    }
+
+    pub fn last(&self) -> Option<Timestamp> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            secs => chrono::DateTime::from_timestamp(secs, 0),
+        }
+    }
+}
+
+/// What handlers need for operations.
+#[derive(Clone)]
+pub struct OpsState {
+    pub email: Arc<dyn EmailHealth>,
+    pub scheduler: Heartbeat,
+    /// The session-cookie key of the admin pages, derived from `LEVQOR_SECRET`.
+    pub session_key: Arc<Vec<u8>>,
+}
+
+impl OpsState {
+    pub fn new(secret: &[u8]) -> Self {
+        let hasher = levqor_core::EmailHasher::new(secret);
+        let session_key = hasher.keyed(b"levqor.admin-session.v1\0", b"").into_bytes();
+        Self { email: Arc::new(OutboxEmail), scheduler: Heartbeat::default(), session_key: Arc::new(session_key) }
+    }
+}
