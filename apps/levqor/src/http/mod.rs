@@ -1,5 +1,7 @@
 //! The HTTP shell: routes, extractors, middleware and the error mapping.
 
+pub mod admin;
+pub mod analytics;
 pub mod api_markdown;
 pub mod auth;
 pub mod billing;
@@ -11,6 +13,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod json;
 pub mod keys;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod pipelines;
@@ -98,6 +101,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/runs").route(get().to(pipelines::list_runs)))
         .service(web::resource("/api/v1/runs/{job_id}").route(get().to(pipelines::get_run)))
         .service(web::resource("/hooks/{pipeline_id}/{token}").route(web::post().to(pipelines::hook)));
+    admin::routes(cfg);
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

@@ -4,7 +4,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{billing, connections, connectors, error, jobs, keys, pipelines, referrals, service, users};
+use super::{
+    analytics, billing, connections, connectors, error, jobs, keys, metrics, pipelines, referrals, service, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +23,7 @@ use super::{billing, connections, connectors, error, jobs, keys, pipelines, refe
         referrals::reward, referrals::track, referrals::code,
         pipelines::plan, pipelines::schema, pipelines::create, pipelines::list, pipelines::get, pipelines::update,
         pipelines::delete, pipelines::run, pipelines::list_runs, pipelines::get_run, pipelines::hook,
+        analytics::record, analytics::track, analytics::summary, analytics::admin_analytics, metrics::metrics,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security, &Conventions),
@@ -33,6 +36,7 @@ use super::{billing, connections, connectors, error, jobs, keys, pipelines, refe
         (name = "credits", description = "the credit ledger: balance, packs, purchases"),
         (name = "billing", description = "Stripe Checkout, the Stripe webhook and payments health"),
         (name = "referrals", description = "referral codes, rewards and attribution"),
+        (name = "analytics", description = "site analytics: events (emails kept only as keyed digests), UTC hour/day summaries"),
         (name = "pipelines", description = "the AI workflow builder: plan from plain words, versioned pipelines, billed and resumable runs, webhook triggers"),
     )
 )]

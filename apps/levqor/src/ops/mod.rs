@@ -33,6 +33,26 @@ impl EmailHealth for OutboxEmail {
     }
 }
 
+/// Today's error reports and support messages, for the admin dashboard. The error
+/// and support inboxes fill it; until they do, the dashboard says they are not
+/// connected.
+pub trait InboxCounts: Send + Sync {
+    /// `(error reports, support messages)` received today (UTC), if known.
+    fn today(&self) -> Option<(u64, u64)>;
+}
+
+/// No inbox connected.
+pub struct NoInboxes;
+
+impl InboxCounts for NoInboxes {
+    fn today(&self) -> Option<(u64, u64)> {
+        None
+    }
+}
+
+/// Sign-in attempts per client IP per minute on the admin login form.
+pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 5;
+
 /// When a scheduler loop of this process last ran (Unix seconds; 0: never).
 #[derive(Clone, Default)]
 pub struct Heartbeat(Arc<AtomicI64>);
@@ -57,12 +77,21 @@ pub struct OpsState {
     pub scheduler: Heartbeat,
     /// The session-cookie key of the admin pages, derived from `LEVQOR_SECRET`.
     pub session_key: Arc<Vec<u8>>,
+    pub inboxes: Arc<dyn InboxCounts>,
+    pub login_limiter: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
 }
 
 impl OpsState {
     pub fn new(secret: &[u8]) -> Self {
         let hasher = levqor_core::EmailHasher::new(secret);
         let session_key = hasher.keyed(b"levqor.admin-session.v1\0", b"").into_bytes();
-        Self { email: Arc::new(OutboxEmail), scheduler: Heartbeat::default(), session_key: Arc::new(session_key) }
+        let per_minute = std::num::NonZeroU32::new(LOGIN_ATTEMPTS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+        Self {
+            email: Arc::new(OutboxEmail),
+            scheduler: Heartbeat::default(),
+            session_key: Arc::new(session_key),
+            inboxes: Arc::new(NoInboxes),
+            login_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute))),
+        }
     }
 }
