@@ -19,6 +19,8 @@ fn main() -> ExitCode {
         Command::Migrate(store) => commands::migrate(&store),
         Command::Keys(command) => commands::keys(command),
         Command::Openapi { markdown } => commands::openapi(markdown),
+        Command::Backup { keep, store } => commands::backup(&store, keep),
+        Command::Restore { file, store } => commands::restore(&store, &file),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

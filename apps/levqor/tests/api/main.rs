@@ -12,6 +12,7 @@ mod errors;
 mod fake_stripe;
 mod jobs;
 mod keys;
+mod ops;
 mod pipelines;
 mod rate_limit;
 mod referrals;
