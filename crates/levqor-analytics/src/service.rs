@@ -128,6 +128,6 @@ mod tests {
             EmailHasher::new(b"0123456789abcdef0123456789abcdef"),
             clock.clone(),
         );
-        crate::memory::tests::exercise_day_boundary(&service, &*clock);
+        crate::memory::tests::exercise_day_boundary(&service, &clock);
     }
 }
