@@ -300,7 +300,17 @@ fn backup_verify_restore_round_trip_refused_while_served() {
     assert!(levqor_ops(&["keys", "create", "--admin", "--label", "before"], &db, &data).status.success());
 
     // Online: a running worker holds the database while the backup is taken.
-    let worker = spawn_worker(&db, &data, 1);
+    // Killed if an assertion fails before the orderly stop below.
+    struct KillOnDrop(Option<std::process::Child>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.0.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut worker = KillOnDrop(Some(spawn_worker(&db, &data, 1)));
     std::thread::sleep(std::time::Duration::from_millis(500));
     let out = levqor_ops(&["backup", "--keep", "3"], &db, &data);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -315,7 +325,7 @@ fn backup_verify_restore_round_trip_refused_while_served() {
     let out = levqor_ops(&["restore", file.to_str().unwrap()], &db, &data);
     assert!(!out.status.success(), "restored under a running worker");
     assert!(text(&out.stderr).contains("has the database open"), "{}", text(&out.stderr));
-    stop_with_sigterm(worker);
+    stop_with_sigterm(worker.0.take().unwrap());
 
     assert!(levqor_ops(&["keys", "create", "--admin", "--label", "after"], &db, &data).status.success());
     let out = levqor_ops(&["restore", file.to_str().unwrap()], &db, &data);
