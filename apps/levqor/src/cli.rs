@@ -34,6 +34,22 @@ pub enum Command {
         #[command(flatten)]
         settings: Box<ServeSettings>,
     },
+    /// Back up the database now into LEVQOR_DATA_DIR/backups (verified), pruning to BACKUP_KEEP.
+    Backup {
+        /// Backups to keep (older ones are deleted).
+        #[arg(long, env = "BACKUP_KEEP", value_name = "BACKUP_KEEP", default_value_t = 7)]
+        keep: u32,
+        #[command(flatten)]
+        store: StoreSettings,
+    },
+    /// Replace the SQLite database with a backup: verified first, refused while a
+    /// Levqor process has the database open; the old file is kept beside it.
+    Restore {
+        /// The backup file (e.g. data/backups/levqor-20261130T030000Z.db).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        store: StoreSettings,
+    },
     /// Print the OpenAPI document (JSON), or the API reference in Markdown.
     Openapi {
         /// Markdown (docs/API.md) instead of JSON.

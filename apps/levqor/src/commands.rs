@@ -15,6 +15,14 @@ pub type CommandResult = Result<(), String>;
 pub fn migrate(settings: &StoreSettings) -> CommandResult {
     let store = levqor_store::Store::open(&settings.database_url, &Default::default()).map_err(|e| e.to_string())?;
     let applied = store.migrate().map_err(|e| e.to_string())?;
+    // Addresses stored in plain text by older releases become keyed digests (the
+    // key is LEVQOR_SECRET, which SQL cannot see, hence this step after the schema).
+    let configured = std::env::var("LEVQOR_SECRET").ok().filter(|s| !s.is_empty());
+    let secret = crate::secret::load_or_create(configured.as_deref(), &settings.data_dir)?;
+    let hashed = store.hash_plain_emails(&levqor_core::EmailHasher::new(&secret)).map_err(|e| e.to_string())?;
+    if hashed > 0 {
+        eprintln!("replaced {hashed} plain stored address(es) by their keyed digests");
+    }
     if applied.is_empty() {
         eprintln!("the {} database is up to date", store.backend().name());
     } else {
@@ -142,4 +150,72 @@ pub fn plan(text: &str, settings: &crate::config::ServeSettings) -> CommandResul
     });
     let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
     writeln!(std::io::stdout(), "{text}").map_err(|e| e.to_string())
+}
+
+fn bar(steps: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(steps);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `levqor backup`: one verified backup now (SQLite copy or `pg_dump`), then pruning.
+pub fn backup(settings: &StoreSettings, keep: u32) -> CommandResult {
+    use levqor_store::backup::Step;
+    let store = wiring::open_store(settings).map_err(|e| e.to_string())?;
+    let progress = bar(4);
+    let report = |step: Step| {
+        progress.set_message(step.describe());
+        progress.inc(1);
+    };
+    let taken = crate::ops::backup::run(
+        &store,
+        &settings.database_url,
+        &settings.data_dir,
+        keep.max(1),
+        SystemClock.now(),
+        &report,
+    );
+    progress.finish_and_clear();
+    let started = SystemClock.now();
+    let (outcome, detail) = match &taken {
+        Ok(t) => (levqor_store::Outcome::Ok, format!("manual: {}", t.summary())),
+        Err(e) => (levqor_store::Outcome::Failed, format!("manual: {e}")),
+    };
+    let _ = store.record_activity(&levqor_store::ActivityRecord {
+        task: crate::ops::runtime::BACKUP_TASK.into(),
+        started_at: started,
+        finished_at: SystemClock.now(),
+        outcome,
+        detail,
+    });
+    let taken = taken?;
+    eprintln!("backup verified: {}", taken.summary());
+    // The path alone on stdout, for scripts.
+    writeln!(std::io::stdout(), "{}", taken.path.display()).map_err(|e| e.to_string())
+}
+
+/// `levqor restore FILE` (SQLite): verify, copy, verify the copy, swap.
+pub fn restore(settings: &StoreSettings, file: &std::path::Path) -> CommandResult {
+    let url = &settings.database_url;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or("restore works on SQLite; for PostgreSQL use pg_restore on the dump")?;
+    let progress = bar(100);
+    let steps = |step: levqor_store::backup::Step| progress.set_message(step.describe());
+    let mut bytes = |done: u64, total: u64| {
+        progress.set_length(total.max(1));
+        progress.set_position(done);
+    };
+    let restored = levqor_store::backup::restore_sqlite(std::path::Path::new(path), file, &steps, &mut bytes);
+    progress.finish_and_clear();
+    let restored = restored.map_err(|e| e.to_string())?;
+    let rows: i64 = restored.tables.iter().map(|(_, n)| n).sum();
+    eprintln!("restored {} ({} tables, {rows} rows)", file.display(), restored.tables.len());
+    if let Some(previous) = restored.previous {
+        eprintln!("the replaced database is kept as {}", previous.display());
+    }
+    Ok(())
 }

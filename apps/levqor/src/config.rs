@@ -167,6 +167,9 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub notify: NotifySettings,
+
+    #[command(flatten)]
+    pub ops: crate::ops::settings::OpsSettings,
 }
 
 /// Credits, packs, Stripe and referral settings (API.md § Configuration). `Debug`
@@ -364,6 +367,7 @@ impl ServeSettings {
             plan_rate: 10,
             billing: BillingSettings::default(),
             notify: NotifySettings::default(),
+            ops: Default::default(),
         }
     }
 

@@ -184,7 +184,7 @@ impl JobsRuntime {
         let release = release_hook(Arc::new(store.clone()), Arc::new(store.clone()), clock.clone(), log.clone());
         // Jobs end in a worker or, when their last lease expires, in the sweeper:
         // both report them the same way.
-        let on_finished = both(callbacks.hook(), release);
+        let on_finished = both(both(callbacks.hook(), release), crate::ops::metrics::job_finished_hook());
         // One id per process start: its lease tokens carry it, and its sweeper
         // heartbeats it, so other processes rescue its jobs soon after a crash.
         let worker_id = format!("worker-{}", uuid::Uuid::now_v7().simple());
@@ -240,6 +240,12 @@ impl JobsRuntime {
             }
         });
         self.background.push(run_periodic(schedules, self.shutdown.clone()));
+    }
+
+    /// Runs a background task of another area until this runtime stops; `start`
+    /// gets the shutdown signal to watch.
+    pub fn add_background(&mut self, start: impl FnOnce(Shutdown) -> tokio::task::JoinHandle<()>) {
+        self.background.push(start(self.shutdown.clone()));
     }
 
     /// Stop claiming, let running jobs finish (or release them), stop the rest.

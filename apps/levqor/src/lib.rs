@@ -6,6 +6,7 @@ pub mod config;
 pub mod connectors;
 pub mod http;
 pub mod jobs_runtime;
+pub mod ops;
 pub mod secret;
 pub mod services;
 pub mod startup;

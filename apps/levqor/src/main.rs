@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         Command::Keys(command) => commands::keys(command),
         Command::Plan { text, settings } => commands::plan(&text, &settings),
         Command::Openapi { markdown } => commands::openapi(markdown),
+        Command::Backup { keep, store } => commands::backup(&store, keep),
+        Command::Restore { file, store } => commands::restore(&store, &file),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

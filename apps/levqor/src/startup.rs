@@ -121,6 +121,7 @@ fn serve(
             .configure(extra)
             .default_service(web::to(http::not_found))
             .wrap(from_fn(rate_limit::enforce))
+            .wrap(from_fn(crate::ops::metrics::track))
             .wrap(cors(&origins))
             .wrap(from_fn(middleware::request_context))
     })

@@ -23,6 +23,8 @@ pub struct AppState {
     pub registry: std::sync::Arc<levqor_jobs::WorkflowRegistry>,
     pub connectors: crate::connectors::Connectors,
     pub pipelines: std::sync::Arc<crate::services::pipelines::PipelineService>,
+    pub analytics: std::sync::Arc<levqor_analytics::AnalyticsService>,
+    pub ops: crate::ops::OpsState,
     pub intake: IntakeWriter,
     /// The error and support inboxes (and the Sentry forwarder).
     pub inbox: std::sync::Arc<levqor_notifications::Inbox>,

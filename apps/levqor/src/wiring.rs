@@ -83,6 +83,7 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
     let mut jobs = JobsRuntime::start(&store, &settings, &secret, billing.clone(), log.clone())?;
     let pipelines = Arc::new(pipelines(&store, &jobs.connectors, &settings)?);
     jobs.start_scheduler(pipelines.clone(), log.clone());
+    let (analytics, mut ops) = operations(&store, &settings, &secret, &mut jobs, &log)?;
     let ended_pipelines = pipelines.clone();
     let jobs_service = Arc::new(JobsService::new(
         JobsPorts {
@@ -98,6 +99,9 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
         log.clone(),
     ));
     let inbox = Arc::new(inbox(&store, &settings)?);
+    // /status and the dashboard read the mail transport and the inboxes.
+    ops.email = jobs.mail.clone();
+    ops.inboxes = inbox.clone();
     let state = AppState {
         inbox,
         mail: jobs.mail.clone(),
@@ -105,6 +109,8 @@ pub fn app_state(settings: ServeSettings, log: slog::Logger) -> Result<(AppState
         idempotency: Arc::new(store.clone()),
         audit: Arc::new(store.clone()),
         pipelines,
+        analytics,
+        ops,
         billing,
         registry: jobs.registry.clone(),
         connectors: jobs.connectors.clone(),
@@ -160,4 +166,35 @@ pub fn planner(catalogue: &Catalogue, settings: &ServeSettings) -> Result<Arc<dy
         }
         None => Arc::new(RulePlanner::new(catalogue.clone(), limits)),
     })
+}
+
+/// Analytics, and the operations side of `levqor serve`: addresses stored in plain
+/// text by older releases hashed, the metrics recorder, and the operations
+/// scheduler (daily backup, activity purge, heartbeat).
+fn operations(
+    store: &Store,
+    settings: &ServeSettings,
+    secret: &[u8],
+    jobs: &mut JobsRuntime,
+    log: &slog::Logger,
+) -> Result<(Arc<levqor_analytics::AnalyticsService>, crate::ops::OpsState), String> {
+    let hasher = levqor_core::EmailHasher::new(secret);
+    let hashed = store.hash_plain_emails(&hasher).map_err(|e| format!("cannot hash stored addresses: {e}"))?;
+    if hashed > 0 {
+        slog::info!(log, "replaced plain stored addresses by their keyed digests"; "rows" => hashed);
+    }
+    let analytics = levqor_analytics::AnalyticsService::new(Arc::new(store.clone()), hasher, Arc::new(SystemClock))
+        .with_conversions(&settings.ops.analytics_conversions)
+        .map_err(|_| "ANALYTICS_CONVERSIONS must list event types (letters, digits, `_-.:`)".to_owned())?;
+    crate::ops::metrics::handle();
+    let ops = crate::ops::OpsState::new(secret);
+    let plan = crate::ops::runtime::BackupPlan {
+        database_url: settings.store.database_url.clone(),
+        data_dir: settings.store.data_dir.clone(),
+        keep: settings.ops.backup_keep,
+        at: settings.ops.backup_at,
+    };
+    let (s, beat, l) = (store.clone(), ops.scheduler.clone(), log.clone());
+    jobs.add_background(move |shutdown| crate::ops::runtime::start(s, plan, beat, l, shutdown));
+    Ok((Arc::new(analytics), ops))
 }

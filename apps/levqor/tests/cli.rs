@@ -170,6 +170,10 @@ fn help_lists_the_variables() {
         "STRIPE_API_BASE",
         "PACKS",
         "LEVQOR_PUBLIC_URL",
+        "ADMIN_TOKEN",
+        "METRICS_TOKEN",
+        "BACKUP_AT",
+        "BACKUP_KEEP",
     ] {
         assert!(help.contains(var), "serve --help lacks {var}");
     }
@@ -301,4 +305,67 @@ fn worker_command_fires_scheduled_pipelines() {
     assert_eq!(run.input["trigger"], "schedule");
     assert!(db.store.balance(&user.id).unwrap() < Credits::new(10), "the run was billed");
     stop_with_sigterm(child);
+}
+
+/// `levqor backup` and `levqor restore` with the data directory set.
+fn levqor_ops(args: &[&str], db: &str, data: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_levqor"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db)
+        .env("LEVQOR_DATA_DIR", data)
+        .output()
+        .expect("levqor runs")
+}
+
+#[test]
+fn backup_verify_restore_round_trip_refused_while_served() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = format!("sqlite://{}/levqor.db", data.display());
+    assert!(levqor_ops(&["keys", "create", "--admin", "--label", "before"], &db, &data).status.success());
+
+    // Online: a running worker holds the database while the backup is taken.
+    // Killed if an assertion fails before the orderly stop below.
+    struct KillOnDrop(Option<std::process::Child>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.0.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut worker = KillOnDrop(Some(spawn_worker(&db, &data, 1)));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = levqor_ops(&["backup", "--keep", "3"], &db, &data);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("backup verified"), "{}", text(&out.stderr));
+    let file = std::path::PathBuf::from(text(&out.stdout).trim());
+    assert!(file.starts_with(data.join("backups")), "{}", file.display());
+    assert!(file.file_name().unwrap().to_str().unwrap().starts_with("levqor-"));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&data.join("backups")), 0o700);
+
+    let out = levqor_ops(&["restore", file.to_str().unwrap()], &db, &data);
+    assert!(!out.status.success(), "restored under a running worker");
+    assert!(text(&out.stderr).contains("has the database open"), "{}", text(&out.stderr));
+    stop_with_sigterm(worker.0.take().unwrap());
+
+    assert!(levqor_ops(&["keys", "create", "--admin", "--label", "after"], &db, &data).status.success());
+    let out = levqor_ops(&["restore", file.to_str().unwrap()], &db, &data);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("restored"), "{}", text(&out.stderr));
+    let listing = text(&levqor_ops(&["keys", "list"], &db, &data).stdout);
+    assert!(listing.contains("before"), "{listing}");
+    assert!(!listing.contains("after"), "the key made after the backup is gone: {listing}");
+
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, b"not a database").unwrap();
+    let out = levqor_ops(&["restore", garbage.to_str().unwrap()], &db, &data);
+    assert!(!out.status.success());
+    assert!(text(&levqor_ops(&["keys", "list"], &db, &data).stdout).contains("before"), "untouched by a bad restore");
 }

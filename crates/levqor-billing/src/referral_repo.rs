@@ -5,15 +5,16 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use levqor_core::{Email, StorageError, Timestamp, UserId};
+use levqor_core::{EmailDigest, StorageError, Timestamp, UserId};
 
 use crate::error::BillingError;
 use crate::referral_code::ReferralCode;
 
-/// `POST /api/v1/referrals/track`: where a visitor came from.
+/// `POST /api/v1/referrals/track`: where a visitor came from. The address is kept
+/// only as its keyed digest, never in plain text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackedVisit {
-    pub email: Email,
+    pub email_hash: EmailDigest,
     pub source: String,
     pub campaign: Option<String>,
     pub medium: Option<String>,
@@ -126,8 +127,9 @@ mod tests {
         assert_eq!(repo.referrer_of(&c).unwrap(), Some(a));
         assert_eq!(repo.referrer_of(&b).unwrap(), None);
 
+        let hasher = levqor_core::EmailHasher::new(b"test-key-0123456789abcdef0123456789");
         let visit = TrackedVisit {
-            email: Email::parse("x@example.com").unwrap(),
+            email_hash: hasher.digest(&levqor_core::Email::parse("x@example.com").unwrap()),
             source: "newsletter".into(),
             campaign: None,
             medium: Some("email".into()),

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod clock;
 pub mod credits;
 pub mod email;
+pub mod email_digest;
 pub mod ids;
 pub mod page;
 pub mod private_fs;
@@ -21,6 +22,7 @@ pub use audit::{
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use credits::Credits;
 pub use email::{Email, EmailError};
+pub use email_digest::{EmailDigest, EmailDigestError, EmailHasher};
 pub use ids::{ApiKeyId, ConnectionId, IdError, UserId};
 pub use page::{Cursor, Page};
 pub use problem::FieldProblem;

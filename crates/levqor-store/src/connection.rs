@@ -66,6 +66,9 @@ pub struct Store {
     backend: Backend,
     /// PostgreSQL only: where the job listener opens its own connection.
     pg_url: Option<String>,
+    /// SQLite only: the database file, and a shared lock on its lock file that
+    /// `levqor restore` must take exclusively (so it refuses while this is open).
+    sqlite: Option<crate::backup::SqliteFile>,
 }
 
 /// Where a `DATABASE_URL` points.
@@ -136,6 +139,10 @@ impl Store {
         };
         // Establish once directly: the pool would retry until its timeout and hide
         // the real reason (wrong password, no such database).
+        let sqlite = match &target {
+            Target::Sqlite(path) if path.as_os_str() != ":memory:" => Some(crate::backup::SqliteFile::hold(path)?),
+            _ => None,
+        };
         let first = match &target {
             Target::Sqlite(_) => SqliteConnection::establish(&manager_url).map(DbConnection::Sqlite),
             Target::Postgres(_) => PgConnection::establish(&manager_url).map(DbConnection::Pg),
@@ -170,7 +177,7 @@ impl Store {
             ),
             Backend::Postgres => None,
         };
-        Ok(Self { pool, writer, backend, pg_url })
+        Ok(Self { pool, writer, backend, pg_url, sqlite })
     }
 
     pub fn backend(&self) -> Backend {
@@ -181,8 +188,21 @@ impl Store {
         self.pg_url.as_deref()
     }
 
+    /// The SQLite database file (`None` on PostgreSQL).
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.sqlite.as_ref().map(|f| f.path.as_path())
+    }
+
     pub(crate) fn conn(&self) -> Result<PooledDb, StorageError> {
         self.pool.get().map_err(pool_error)
+    }
+
+    /// The connection writes go through: SQLite's one writer, else a pooled one.
+    pub(crate) fn writer_conn(&self) -> Result<PooledDb, StorageError> {
+        match &self.writer {
+            Some(writer) => writer.get().map_err(pool_error),
+            None => self.conn(),
+        }
     }
 
     /// A round trip to the database.

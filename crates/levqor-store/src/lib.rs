@@ -5,7 +5,9 @@
 //! crates declare; every call blocks, so async callers run it on a blocking pool.
 
 mod accounts;
+mod analytics;
 mod audit;
+pub mod backup;
 mod connection;
 mod connections;
 mod error;
@@ -14,6 +16,7 @@ mod job_notify;
 mod jobs;
 mod ledger;
 mod migrations;
+mod ops;
 mod pipelines;
 mod referrals;
 mod schema;
@@ -25,4 +28,5 @@ pub mod testing;
 pub use connection::{Backend, DbConnection, Store, StoreOptions};
 pub use error::StoreError;
 pub use job_notify::JobListener;
+pub use ops::{ActivityRecord, DailyOps, Outcome};
 pub use pipelines::{RunStart, StartRunError};

@@ -84,7 +84,7 @@ impl ReferralRepo for Store {
             diesel::insert_into(rv::table)
                 .values((
                     rv::id.eq(&id),
-                    rv::email.eq(visit.email.as_str()),
+                    rv::email_hash.eq(visit.email_hash.as_str()),
                     rv::source.eq(&visit.source),
                     rv::campaign.eq(visit.campaign.as_deref()),
                     rv::medium.eq(visit.medium.as_deref()),

@@ -131,7 +131,7 @@ diesel::table! {
 diesel::table! {
     referral_visits (id) {
         id -> Text,
-        email -> Text,
+        email_hash -> Text,
         source -> Text,
         campaign -> Nullable<Text>,
         medium -> Nullable<Text>,
@@ -207,6 +207,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    analytics_events (id) {
+        id -> Text,
+        event_type -> Text,
+        visitor -> Text,
+        email_hash -> Nullable<Text>,
+        ref_code -> Nullable<Text>,
+        props -> Text,
+        hour -> BigInt,
+        day -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Text,
         at -> BigInt,
@@ -218,5 +232,24 @@ diesel::table! {
         object_id -> Text,
         subject_user_id -> Nullable<Text>,
         request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    activity_log (id) {
+        id -> Text,
+        task -> Text,
+        started_at -> BigInt,
+        finished_at -> BigInt,
+        outcome -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    task_claims (task, period) {
+        task -> Text,
+        period -> Text,
+        claimed_at -> BigInt,
     }
 }

@@ -113,7 +113,8 @@ mod cases {
 
     pub fn track_records_visits(db: &TestDb) {
         let visit = TrackedVisit {
-            email: Email::parse("visitor@example.com").unwrap(),
+            email_hash: levqor_core::EmailHasher::new(b"referral-test-key-0123456789abcdef")
+                .digest(&Email::parse("visitor@example.com").unwrap()),
             source: "newsletter".into(),
             campaign: Some("launch".into()),
             medium: None,

@@ -1,5 +1,7 @@
 //! The HTTP shell: routes, extractors, middleware and the error mapping.
 
+pub mod admin;
+pub mod analytics;
 pub mod api_markdown;
 pub mod audit;
 pub mod auth;
@@ -13,6 +15,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod json;
 pub mod keys;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod pipelines;
@@ -107,6 +110,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/errors/health").route(get().to(inbox::errors_health)))
         .service(web::resource(inbox::SUPPORT_MESSAGE).route(web::post().to(inbox::support_message)))
         .service(web::resource("/api/v1/support/health").route(get().to(inbox::support_health)));
+    admin::routes(cfg);
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

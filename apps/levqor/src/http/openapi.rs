@@ -4,7 +4,10 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, billing, connections, connectors, error, inbox, jobs, keys, pipelines, referrals, service, users};
+use super::{
+    analytics, audit, billing, connections, connectors, error, inbox, jobs, keys, metrics, pipelines, referrals,
+    service, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +26,7 @@ use super::{audit, billing, connections, connectors, error, inbox, jobs, keys, p
         pipelines::delete, pipelines::run, pipelines::list_runs, pipelines::get_run, pipelines::resume_run,
         pipelines::hook, audit::list, audit::mine,
         inbox::report_error, inbox::errors_health, inbox::support_message, inbox::support_health,
+        analytics::record, analytics::track, analytics::summary, analytics::admin_analytics, metrics::metrics,
     ),
     components(schemas(error::ErrorBody, error::FieldProblemDto)),
     modifiers(&Security, &Conventions),
@@ -35,6 +39,7 @@ use super::{audit, billing, connections, connectors, error, inbox, jobs, keys, p
         (name = "credits", description = "the credit ledger: balance, packs, purchases"),
         (name = "billing", description = "Stripe Checkout, the Stripe webhook and payments health"),
         (name = "referrals", description = "referral codes, rewards and attribution"),
+        (name = "analytics", description = "site analytics: events (emails kept only as keyed digests), UTC hour/day summaries"),
         (name = "pipelines", description = "the AI workflow builder: plan from plain words, versioned pipelines, billed and resumable runs, webhook triggers"),
         (name = "audit", description = "the append-only audit trail of key, user, credit, connection and pipeline changes"),
         (name = "support", description = "error reports from the site and the support inbox: stored first (JSON Lines, fsynced), then forwarded to Sentry and by email"),

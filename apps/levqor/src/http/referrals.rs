@@ -98,7 +98,9 @@ pub struct Tracked {
         (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn track(state: web::Data<AppState>, Json(body): Json<TrackRequest>) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
-    web::block(move || state.billing.track(email, body.source, body.campaign, body.medium)).await??;
+    // Only the keyed digest goes further: the address is never stored.
+    let email_hash = state.analytics.hasher().digest(&email);
+    web::block(move || state.billing.track(email_hash, body.source, body.campaign, body.medium)).await??;
     Ok(HttpResponse::Created().json(Tracked { tracked: true }))
 }
 

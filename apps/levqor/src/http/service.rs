@@ -115,6 +115,10 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
         }
     };
     checks.insert("admin_auth".to_owned(), admin);
+    for (name, finding) in operations_checks(&state).await {
+        let level = finding.level.as_str();
+        checks.insert(name.to_owned(), Check { status: level, detail: Some(finding.detail), latency_ms: None });
+    }
     let overall = if checks.values().any(|c| c.status == "fail") {
         "fail"
     } else if checks.values().any(|c| c.status == "warn") {
@@ -155,4 +159,41 @@ pub struct ServiceInfo {
 #[utoipa::path(get, path = "/api/v1", tag = "service", responses((status = 200, body = ServiceInfo)))]
 pub async fn api_root() -> HttpResponse {
     HttpResponse::Ok().json(ServiceInfo { ok: true, service: "levqor", version: VERSION, build: BUILD })
+}
+
+/// Queue, scheduler, email, payments, planner and backups (`crate::ops::status`).
+async fn operations_checks(state: &web::Data<AppState>) -> Vec<(&'static str, crate::ops::status::Finding)> {
+    use crate::ops::status::{self as checks, Finding, Level};
+    use levqor_jobs::JobQueue;
+    let now = SystemClock.now();
+    let st = state.clone();
+    let read = web::block(move || {
+        let counts = st.store.counts(now);
+        let last_backup = st.store.recent_activity(Some(crate::ops::runtime::BACKUP_TASK), 1);
+        (counts, last_backup)
+    })
+    .await;
+    let unreadable = |e: String| Finding { level: Level::Fail, detail: format!("cannot read: {e}") };
+    let (queue, backup) = match read {
+        Ok((counts, last)) => (
+            counts
+                .map(|c| checks::queue(&c, now, state.settings.workers))
+                .unwrap_or_else(|e| unreadable(e.to_string())),
+            last.map(|l| {
+                let sqlite = state.store.backend() == levqor_store::Backend::Sqlite;
+                checks::backup(sqlite, crate::ops::backup::pg_dump().is_some(), l.first(), now)
+            })
+            .unwrap_or_else(|e| unreadable(e.to_string())),
+        ),
+        Err(e) => (unreadable(e.to_string()), unreadable(e.to_string())),
+    };
+    let email = &state.ops.email;
+    vec![
+        ("queue", queue),
+        ("scheduler", checks::scheduler(state.ops.scheduler.last(), now)),
+        ("email", checks::email(&email.transport(), email.last_failure(), now)),
+        ("payments", checks::payments(&state.settings)),
+        ("planner", checks::planner(&state.settings)),
+        ("backup", backup),
+    ]
 }

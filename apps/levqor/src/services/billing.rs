@@ -461,7 +461,7 @@ impl BillingService {
 
     pub fn track(
         &self,
-        email: Email,
+        email_hash: levqor_core::EmailDigest,
         source: String,
         campaign: Option<String>,
         medium: Option<String>,
@@ -484,7 +484,7 @@ impl BillingService {
         }
         let clean = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         self.referrals.track(&TrackedVisit {
-            email,
+            email_hash,
             source: source.trim().to_owned(),
             campaign: clean(campaign),
             medium: clean(medium),

@@ -13,6 +13,7 @@ mod errors;
 mod jobs;
 mod keys;
 mod notifications;
+mod ops;
 mod pipelines;
 mod rate_limit;
 mod referrals;

@@ -3,7 +3,13 @@
 use crate::helpers::{Backend, TestApp};
 
 async fn health_ready_status_uptime(b: Backend) {
-    let Some(app) = TestApp::spawn(b, |_| {}).await else {
+    // Payments configured: without them `/status` warns.
+    let Some(app) = TestApp::spawn(b, |s| {
+        s.billing.stripe_secret_key = Some("sk_test_status".into());
+        s.billing.stripe_webhook_secret = Some("whsec_status".into());
+    })
+    .await
+    else {
         return;
     };
     let r = app.get("/health", None).await;
