@@ -686,8 +686,7 @@ async fn the_originals_documents_load(b: Backend) {
     let r = app.post("/api/v1/run", Some(&key), &json!({"pipeline_id": id, "input": {"name": "Ada"}})).await;
     let job = r.body["job_id"].as_str().unwrap().to_owned();
     assert_eq!(app.wait_done(&key, &job).await.body["status"], "succeeded");
-    let pages = notion.requests().iter().filter(|r| r.method == "POST" && r.path == "/v1/pages").count();
-    assert_eq!(pages, 1, "one page created (after the database's data source was looked up)");
+    assert_eq!(pages(&notion).len(), 1, "one page created (after the database's data source was looked up)");
     // The refused run's reservation is given back when its job ends.
     let mut spent = before - balance(&app, &key).await;
     for _ in 0..100 {
