@@ -19,6 +19,7 @@ pub use error::AnalyticsError;
 pub use event::{ClientFingerprint, EventInput, EventType, MAX_PROPS_BYTES, NewEvent, Props};
 pub use memory::MemoryEvents;
 /// Cases the store runs on both backends.
+#[cfg(any(test, feature = "contract-tests"))]
 #[doc(hidden)]
 pub use memory::tests as test_cases;
 pub use ports::{BucketCount, BucketVisitors, EventRepo};

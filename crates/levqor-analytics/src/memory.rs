@@ -65,7 +65,9 @@ impl EventRepo for MemoryEvents {
     }
 }
 
-/// Cases shared by the in-memory repo and the store's tests on both backends.
+/// Cases shared by the in-memory repo and the store's tests on both backends
+/// (feature `contract-tests`, like the other domain crates' contracts).
+#[cfg(any(test, feature = "contract-tests"))]
 #[doc(hidden)]
 pub mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
